@@ -1,0 +1,3 @@
+from trialkit.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""The ``trialkit`` command line: ``trialkit --help`` lists the commands.
+
+Each command is a thin wrapper over a library function; a :class:`TrialkitError` is printed
+as its message (no traceback) and exits with the error's exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from trialkit.errors import TrialkitError
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from trialkit.validate import main_validate
+
+    return main_validate(args.data_dir, report=args.report, protocol=args.protocol)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from trialkit.demo import main_demo
+
+    return main_demo(out=args.out, seed=args.seed, subjects=args.subjects, cutoff=args.cutoff,
+                     fmt=args.format)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from trialkit.report.runner import main_run
+
+    reports = [r.strip() for r in args.reports.split(",") if r.strip()] if args.reports else None
+    return main_run(args.params, out=args.out, reports=reports, jobs=args.jobs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trialkit",
+        description="Explore and report the NCT07334483 (ST561-1) trial: read and check study "
+                    "data, generate the demo study, run the report notebooks into offline HTML.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "validate", help="read a study data folder and print what every report would find wrong",
+        description="Read every dataset of DATA_DIR (parquet, csv, xpt, sas7bdat), check it "
+                    "against what the reports need, and print errors and warnings. Exits 1 "
+                    "when there is an error; warnings (e.g. an odd response value) never do.")
+    p.add_argument("data_dir", metavar="DATA_DIR", help="folder with one file per dataset (dm.parquet, IE.xpt, ...)")
+    p.add_argument("--report", help="check only what this report needs (e.g. screening, swimmer)")
+    p.add_argument("--protocol", help="study id or protocol YAML file (default: NCT07334483)")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser(
+        "demo", help="write the simulated NCT07334483 study (SDTM) to a folder",
+        description="Generate the built-in demo study: ~200 screened, 120 randomized 1:1:1:1 "
+                    "to arms A-D at the protocol's three sites, with treatments, tumour "
+                    "assessments and the usual mess of real transfers. Deterministic for a "
+                    "seed; writes demo_truth.json (what was planted) next to the data.")
+    p.add_argument("--out", required=True, help="folder to write the datasets into (created)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: the built-in demo's)")
+    p.add_argument("--subjects", type=int, default=None, help="number randomized (default: 120)")
+    p.add_argument("--cutoff", default=None, help="data cutoff, ISO date (default: the built-in demo's)")
+    p.add_argument("--format", default="parquet", choices=["parquet", "csv", "xpt"], help="file format (default: parquet)")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser(
+        "run", help="run report notebooks from params files into a self-contained run folder",
+        description="Check every params file against the notebooks' parameters, then execute "
+                    "the notebooks with papermill and export offline HTML into "
+                    "outputs/<run>/ (index.html, one HTML per report, tables/, figures/, "
+                    "manifest.json). Exits 1 if a report failed, 2 if a params file is wrong.")
+    p.add_argument("params", nargs="+", metavar="PARAMS.yaml", help="one or more params files (see params/)")
+    p.add_argument("--out", default=None, help="parent folder of the run folders (default: outputs/)")
+    p.add_argument("--reports", default=None, help="comma-separated report names to run (default: all)")
+    p.add_argument("--jobs", type=int, default=None, help="notebooks run at once (default: CPU count)")
+    p.set_defaults(func=_cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except TrialkitError as exc:
+        message = str(exc)
+        print(message if message.startswith("trialkit:") else f"trialkit: {message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("trialkit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
