@@ -7,6 +7,7 @@ as its message (no traceback) and exits with the error's exit code.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -93,6 +94,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("trialkit: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not a user error: one line, the traceback on request
+        if os.environ.get("TRIALKIT_DEBUG"):
+            raise
+        print(f"trialkit: internal error {type(exc).__name__}: {exc}\n"
+              f"  This is a bug in trialkit, not in your data. Set TRIALKIT_DEBUG=1 to see the "
+              f"traceback and report it.", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

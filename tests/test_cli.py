@@ -1,0 +1,61 @@
+"""The command line: help for every command, the console script, errors without traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from trialkit.cli import build_parser, main
+
+BIN = Path(sys.executable).parent
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("validate", "demo", "run"):
+        assert command in out
+
+
+@pytest.mark.parametrize("command, words", [
+    ("validate", ["DATA_DIR", "--report", "warnings"]),
+    ("demo", ["--out", "--seed", "--subjects", "--cutoff", "--format", "demo_truth.json"]),
+    ("run", ["PARAMS.yaml", "--out", "--reports", "--jobs", "index.html"]),
+])
+def test_each_command_explains_itself(command, words, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for word in words:
+        assert word in out, f"'trialkit {command} --help' does not mention {word}"
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert main([]) == 2
+    assert "validate" in capsys.readouterr().out
+
+
+def test_python_dash_m_and_console_script_agree():
+    module = subprocess.run([sys.executable, "-m", "trialkit", "--help"], capture_output=True, text=True)
+    script = subprocess.run([str(BIN / "trialkit"), "--help"], capture_output=True, text=True)
+    assert module.returncode == script.returncode == 0
+    assert module.stdout == script.stdout
+
+
+def test_a_trialkit_error_is_printed_without_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "trialkit", "validate", str(tmp_path / "nowhere")],
+                            capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "trialkit:" in result.stderr
+    assert "nowhere" in result.stderr
+
+
+def test_parser_defaults():
+    args = build_parser().parse_args(["demo", "--out", "x"])
+    assert (args.format, args.seed, args.subjects) == ("parquet", None, None)
