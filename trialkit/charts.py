@@ -1,0 +1,268 @@
+"""Altair chart builders and the one theme every chart uses.
+
+A ``plot_*`` function takes a tidy, eager polars frame with documented columns and returns
+an ``alt.Chart``; it never reads files and never computes statistics beyond what a mark
+needs (aggregate in ``trialkit.derive`` first — more than 5,000 rows is refused).
+
+The look lives here, once (STYLE.md section 5):
+
+- :data:`FONT`, sizes and titles: the ``"trialkit"`` altair theme, registered and enabled
+  on import, so any chart built in a report shares it;
+- :data:`ARM_COLORS` (arms A-D, Okabe-Ito colour-blind-safe palette),
+  :data:`RESPONSE_COLORS` (CR, PR, SD, NON-CR/NON-PD, PD, NE, MISSING) and
+  :data:`STATUS_COLORS` (screening status): every ``plot_*`` function uses these maps
+  through :func:`arm_color` / :func:`response_color`, with an explicit scale domain so a
+  colour never depends on which categories happen to be present.
+
+Interactivity uses Vega-Lite params (legend-bound selections, tooltips): it works in an
+offline HTML file, unlike ipywidgets, whose kernel callbacks cannot run in an e-mailed report.
+
+Example:
+    >>> import polars as pl
+    >>> from trialkit.charts import plot_subjects_by_arm_site
+    >>> counts = pl.DataFrame({"SITEID": ["01", "01"], "ARMCD": ["A", "B"],
+    ...                        "ARM": ["A: SIRT + camrelizumab + apatinib", "B: SIRT + camrelizumab"],
+    ...                        "N": [3, 2]})
+    >>> plot_subjects_by_arm_site(counts).to_dict()["mark"]["type"]
+    'bar'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+import altair as alt
+import polars as pl
+
+THEME_NAME = "trialkit"
+# System fonts only: a report opened offline must not fetch a web font.
+FONT = "Helvetica Neue, Helvetica, Arial, Liberation Sans, DejaVu Sans, sans-serif"
+FONT_SIZE = 12
+TITLE_SIZE = 15
+WIDTH = 560
+MAX_ROWS = 5000
+
+#: Arms A-D: Okabe-Ito blue, orange, bluish green, reddish purple (colour-blind safe,
+#: readable on white, distinct in greyscale print).
+ARM_COLORS: dict[str, str] = {
+    "A": "#0072B2",
+    "B": "#E69F00",
+    "C": "#009E73",
+    "D": "#CC79A7",
+}
+
+#: Overall responses in CDISC terms: blues for response, grey for stable, red for
+#: progression (a ColorBrewer RdBu-based scale, colour-blind safe), muted for the rest.
+RESPONSE_COLORS: dict[str, str] = {
+    "CR": "#2166AC",
+    "PR": "#67A9CF",
+    "SD": "#BABABA",
+    "NON-CR/NON-PD": "#8C96C6",
+    "PD": "#B2182B",
+    "NE": "#E6AB02",
+    "MISSING": "#4D4D4D",
+}
+
+#: Screening status (subjects screened, randomized, screen failures).
+STATUS_COLORS: dict[str, str] = {
+    "SCREENED": "#56B4E9",
+    "RANDOMIZED": "#0072B2",
+    "SCREEN FAILURE": "#D55E00",
+}
+
+
+@alt.theme.register(THEME_NAME, enable=True)
+def trialkit_theme() -> alt.theme.ThemeConfig:
+    """The trialkit Vega-Lite config: fonts, sizes, titles and axes of every chart.
+
+    Example:
+        >>> import altair as alt
+        >>> alt.theme.active
+        'trialkit'
+    """
+    return {
+        "config": {
+            "font": FONT,
+            "background": "white",
+            "view": {"continuousWidth": WIDTH, "continuousHeight": 320, "stroke": None},
+            "padding": {"left": 8, "right": 8, "top": 8, "bottom": 8},
+            "title": {"fontSize": TITLE_SIZE, "fontWeight": 600, "anchor": "start",
+                      "color": "#1f2933", "subtitleFontSize": FONT_SIZE,
+                      "subtitleColor": "#52606d", "offset": 10},
+            "axis": {"labelFontSize": FONT_SIZE, "titleFontSize": FONT_SIZE,
+                     "titleFontWeight": 600, "labelColor": "#333333", "titleColor": "#1f2933",
+                     "gridColor": "#e4e7eb", "domainColor": "#9aa5b1", "tickColor": "#9aa5b1",
+                     "labelLimit": 260},
+            "legend": {"labelFontSize": FONT_SIZE, "titleFontSize": FONT_SIZE,
+                       "titleFontWeight": 600, "labelLimit": 320, "symbolType": "square",
+                       "orient": "bottom", "direction": "vertical", "columns": 2},
+            "header": {"labelFontSize": FONT_SIZE, "titleFontSize": FONT_SIZE},
+            "bar": {"cornerRadiusEnd": 2},
+            "text": {"fontSize": FONT_SIZE},
+        }
+    }
+
+
+# A y-axis title set above the labels, not rotated beside them: long site names would collide.
+_TOP_LEFT_TITLE = alt.Axis(titleAngle=0, titleAnchor="end", titleAlign="right", titleBaseline="bottom",
+                           titleX=-6, titleY=-6)
+HINT = "With JavaScript: hover a bar for details, click the legend to highlight"
+
+
+def _use_theme() -> None:
+    # Another notebook cell may have switched themes; every plot_* re-enables ours.
+    if alt.theme.active != THEME_NAME:
+        alt.theme.enable(THEME_NAME)
+
+
+def _scale(colors: Mapping[str, str], domain: Sequence[str] | None = None) -> alt.Scale:
+    keys = list(domain) if domain is not None else list(colors)
+    return alt.Scale(domain=keys, range=[colors[k] for k in keys])
+
+
+def arm_color(field: str = "ARMCD", *, labels: Mapping[str, str] | None = None,
+              title: str = "Arm") -> alt.Color:
+    """The colour encoding of the arms: :data:`ARM_COLORS`, fixed domain A-D.
+
+    Args:
+        field: the column holding the arm code (A-D).
+        labels: optional code -> legend label (e.g. ``{"A": "A: SIRT + camrelizumab + apatinib"}``).
+        title: legend title.
+
+    Example:
+        >>> arm_color().to_dict()["scale"]["domain"]
+        ['A', 'B', 'C', 'D']
+    """
+    legend = alt.Legend(title=title)
+    if labels:
+        # A JS object literal from JSON: labels are data, so they are quoted, never code.
+        legend = alt.Legend(title=title, labelExpr=f"{json.dumps(dict(labels))}[datum.value] || datum.value")
+    return alt.Color(f"{field}:N", scale=_scale(ARM_COLORS), legend=legend)
+
+
+def response_color(field: str = "BOR", *, title: str = "Best overall response") -> alt.Color:
+    """The colour encoding of responses: :data:`RESPONSE_COLORS`, fixed CDISC order.
+
+    Example:
+        >>> response_color().to_dict()["scale"]["range"][0]
+        '#2166AC'
+    """
+    return alt.Color(f"{field}:N", scale=_scale(RESPONSE_COLORS), sort=list(RESPONSE_COLORS),
+                     legend=alt.Legend(title=title))
+
+
+def _chart_data(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+    """Only the columns the chart encodes, JSON-safe types, and the row limit checked."""
+    if isinstance(frame, pl.LazyFrame):
+        raise TypeError("trialkit.charts takes eager polars DataFrames; call .collect() first")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"chart data lacks column(s) {', '.join(missing)}; "
+                         f"columns present: {', '.join(frame.columns)}")
+    if frame.height > MAX_ROWS:
+        raise ValueError(f"chart data has {frame.height} rows (> {MAX_ROWS}); aggregate in "
+                         "trialkit.derive before plotting")
+    out = frame.select(columns)
+    casts = []
+    for name, dtype in out.schema.items():
+        if dtype in (pl.Categorical,) or isinstance(dtype, pl.Enum):
+            casts.append(pl.col(name).cast(pl.String))
+        elif dtype.is_float():
+            casts.append(pl.col(name).fill_nan(None))
+        elif isinstance(dtype, pl.Decimal):
+            casts.append(pl.col(name).cast(pl.Float64))
+        elif isinstance(dtype, (pl.Duration, pl.Time)):
+            casts.append(pl.col(name).cast(pl.String))
+    return out.with_columns(casts) if casts else out
+
+
+def _arm_labels(frame: pl.DataFrame) -> dict[str, str]:
+    if "ARM" not in frame.columns:
+        return {}
+    pairs = frame.select("ARMCD", "ARM").unique().drop_nulls().sort("ARMCD")
+    return dict(zip(pairs["ARMCD"].to_list(), pairs["ARM"].to_list(), strict=True))
+
+
+def plot_subjects_by_arm_site(counts: pl.DataFrame, *, title: str = "Randomized subjects by site and arm"
+                              ) -> alt.Chart:
+    """Stacked bars: randomized subjects per site, coloured by arm; click the legend to highlight an arm.
+
+    Args:
+        counts: one row per site and arm: ``SITEID`` (str), ``ARMCD`` (A-D), ``ARM``
+            (display label, optional), ``N`` (int). See
+            :func:`trialkit.derive.overview.summarize_subjects_by_arm_site`.
+        title: chart title.
+
+    Returns:
+        An ``alt.Chart`` with a tooltip and a legend-bound selection ``arm`` (field ARMCD).
+
+    Example:
+        >>> import polars as pl
+        >>> chart = plot_subjects_by_arm_site(pl.DataFrame(
+        ...     {"SITEID": ["01"], "ARMCD": ["A"], "ARM": ["A: SIRT"], "N": [4]}))
+        >>> chart.to_dict()["encoding"]["x"]["field"]
+        'N'
+    """
+    _use_theme()
+    columns = ["SITEID", "ARMCD", "N"] + (["ARM"] if "ARM" in counts.columns else [])
+    data = _chart_data(counts, columns)
+    labels = _arm_labels(data)
+    arm = alt.selection_point(fields=["ARMCD"], bind="legend", name="arm")
+    n_sites = max(data["SITEID"].n_unique(), 1)
+    tooltip = [alt.Tooltip("SITEID:N", title="Site")]
+    tooltip += [alt.Tooltip("ARM:N", title="Arm")] if "ARM" in columns else [alt.Tooltip("ARMCD:N", title="Arm")]
+    tooltip += [alt.Tooltip("N:Q", title="Subjects")]
+    return (
+        alt.Chart(data, title=alt.Title(title, subtitle=f"{HINT} an arm"))
+        .mark_bar()
+        .encode(
+            y=alt.Y("SITEID:N", title="Site", sort="ascending", axis=_TOP_LEFT_TITLE),
+            x=alt.X("N:Q", title="Randomized subjects", stack="zero",
+                    axis=alt.Axis(format="d", tickMinStep=1)),
+            color=arm_color(labels=labels),
+            order=alt.Order("ARMCD:N", sort="ascending"),
+            opacity=alt.condition(arm, alt.value(1.0), alt.value(0.2)),
+            tooltip=tooltip,
+        )
+        .add_params(arm)
+        .properties(width=WIDTH, height=max(60, 38 * n_sites))
+    )
+
+
+def plot_screening_by_site(screening: pl.DataFrame, *, title: str = "Screening by site") -> alt.Chart:
+    """Grouped bars: subjects screened, randomized and screen failures per site.
+
+    Args:
+        screening: one row per site and status: ``SITEID`` (str), ``STATUS`` (SCREENED |
+            RANDOMIZED | SCREEN FAILURE), ``N`` (int). See
+            :func:`trialkit.derive.overview.summarize_screening_by_site`.
+        title: chart title.
+
+    Example:
+        >>> import polars as pl
+        >>> chart = plot_screening_by_site(pl.DataFrame(
+        ...     {"SITEID": ["01"], "STATUS": ["SCREENED"], "N": [10]}))
+        >>> chart.to_dict()["encoding"]["color"]["scale"]["domain"]
+        ['SCREENED', 'RANDOMIZED', 'SCREEN FAILURE']
+    """
+    _use_theme()
+    data = _chart_data(screening, ["SITEID", "STATUS", "N"])
+    status = alt.selection_point(fields=["STATUS"], bind="legend", name="status")
+    n_sites = max(data["SITEID"].n_unique(), 1)
+    order = list(STATUS_COLORS)
+    return (
+        alt.Chart(data, title=alt.Title(title, subtitle=f"{HINT} a status"))
+        .mark_bar()
+        .encode(
+            y=alt.Y("SITEID:N", title="Site", sort="ascending", axis=_TOP_LEFT_TITLE),
+            yOffset=alt.YOffset("STATUS:N", sort=order, scale=alt.Scale(domain=order)),
+            x=alt.X("N:Q", title="Subjects", axis=alt.Axis(format="d", tickMinStep=1)),
+            color=alt.Color("STATUS:N", title="Status", scale=_scale(STATUS_COLORS), sort=order),
+            opacity=alt.condition(status, alt.value(1.0), alt.value(0.2)),
+            tooltip=[alt.Tooltip("SITEID:N", title="Site"), alt.Tooltip("STATUS:N", title="Status"),
+                     alt.Tooltip("N:Q", title="Subjects")],
+        )
+        .add_params(status)
+        .properties(width=WIDTH, height=max(80, 66 * n_sites))
+    )

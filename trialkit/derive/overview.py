@@ -1,0 +1,237 @@
+"""Summaries for the study overview report: datasets, subject status, arms and sites.
+
+Every function takes eager polars frames (``subjects`` is a DM-shaped frame: one row per
+subject with ``USUBJID``, ``SITEID``, ``ARMCD``, optionally ``ARM``, ``ACTARMCD``,
+``ARMNRS``, ``SCRNFAIL``, ``RFICDTC``) and returns a new frame; inputs are never modified.
+
+Example:
+    >>> import polars as pl
+    >>> from trialkit.derive.overview import derive_subject_status, summarize_screening_by_site
+    >>> dm = pl.DataFrame({"USUBJID": ["1", "2", "3"], "SITEID": ["01", "01", "02"],
+    ...                    "ARMCD": ["A", "SCRNFAIL", "B"]})
+    >>> subjects = derive_subject_status(dm)
+    >>> subjects["STATUS"].to_list()
+    ['RANDOMIZED', 'SCREEN FAILURE', 'RANDOMIZED']
+    >>> summarize_screening_by_site(subjects).filter(pl.col("SITEID") == "01")["N"].to_list()
+    [2, 1, 1]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+STATUSES = ["RANDOMIZED", "SCREEN FAILURE", "OTHER"]
+SCREENING_STAGES = ["SCREENED", "RANDOMIZED", "SCREEN FAILURE"]
+_NOT_ASSIGNED = ["", "SCRNFAIL", "NOTASSGN", "NOTTRT"]
+
+
+def _upper_stripped(name: str) -> pl.Expr:
+    return pl.col(name).cast(pl.String).str.strip_chars().str.to_uppercase()
+
+
+def compute_screen_failure(columns: Sequence[str]) -> pl.Expr:
+    """True where a DM row is a screen failure, under both SDTMIG conventions.
+
+    Uses ``SCRNFAIL`` (Y/N, from :func:`trialkit.io.derive_screen_failure`) when present;
+    otherwise ARMCD/ACTARMCD ``SCRNFAIL`` in any case (SDTMIG <= 3.2) or ARMNRS
+    ``SCREEN FAILURE`` (SDTMIG >= 3.3).
+
+    Example:
+        >>> import polars as pl
+        >>> pl.DataFrame({"ARMCD": ["Scrnfail", "A"]}).select(compute_screen_failure(["ARMCD"]))["SCRNFAIL"].to_list()
+        [True, False]
+    """
+    if "SCRNFAIL" in columns:
+        return (_upper_stripped("SCRNFAIL") == "Y").fill_null(False).alias("SCRNFAIL")
+    expr = pl.lit(False)
+    for name in ("ARMCD", "ACTARMCD"):
+        if name in columns:
+            expr = expr | (_upper_stripped(name) == "SCRNFAIL").fill_null(False)
+    if "ARMNRS" in columns:
+        expr = expr | (_upper_stripped("ARMNRS") == "SCREEN FAILURE").fill_null(False)
+    return expr.alias("SCRNFAIL")
+
+
+def derive_subject_status(subjects: pl.DataFrame) -> pl.DataFrame:
+    """Add ``STATUS``: RANDOMIZED | SCREEN FAILURE | OTHER (DESIGN section 5, screening).
+
+    RANDOMIZED means an arm was assigned (ARMCD not blank, SCRNFAIL, NOTASSGN or NOTTRT).
+    ``SITEID`` is cast to text so site codes such as "01" keep their zeros.
+
+    Example:
+        >>> import polars as pl
+        >>> dm = pl.DataFrame({"USUBJID": ["1", "2"], "SITEID": ["01", "02"], "ARMCD": ["A", None]})
+        >>> derive_subject_status(dm)["STATUS"].to_list()
+        ['RANDOMIZED', 'OTHER']
+    """
+    columns = subjects.columns
+    failed = compute_screen_failure(columns)
+    assigned = ~_upper_stripped("ARMCD").fill_null("").is_in(_NOT_ASSIGNED)
+    status = (pl.when(failed).then(pl.lit("SCREEN FAILURE"))
+              .when(assigned).then(pl.lit("RANDOMIZED"))
+              .otherwise(pl.lit("OTHER")))
+    return subjects.with_columns(
+        pl.col("SITEID").cast(pl.String),
+        status.cast(pl.Enum(STATUSES)).alias("STATUS"),
+    )
+
+
+def _as_date(name: str, dtype: pl.DataType) -> pl.Expr:
+    if dtype == pl.Date:
+        return pl.col(name)
+    if isinstance(dtype, pl.Datetime):
+        return pl.col(name).dt.date()
+    # ISO 8601 text; partial dates (2025-09) stay null and are kept (no imputation needed here)
+    return pl.col(name).cast(pl.String).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+
+
+def filter_subjects(subjects: pl.DataFrame, *, sites: Sequence[str] = (), arms: Sequence[str] = (),
+                    data_cutoff: date | str | None = None) -> pl.DataFrame:
+    """Keep the subjects a report is about: the ``sites`` and ``arms`` params and the cutoff.
+
+    Args:
+        subjects: DM-shaped frame with ``STATUS`` (see :func:`derive_subject_status`).
+        sites: SITEID values to keep; empty keeps every site.
+        arms: arm codes to keep among randomized subjects; screen failures and other
+            non-randomized subjects have no arm and are kept, so screening counts stay whole.
+        data_cutoff: ISO date; subjects who consented (RFICDTC) after it are dropped.
+
+    Example:
+        >>> import polars as pl
+        >>> dm = derive_subject_status(pl.DataFrame({"USUBJID": ["1", "2", "3"],
+        ...     "SITEID": ["01", "02", "01"], "ARMCD": ["A", "B", "SCRNFAIL"]}))
+        >>> filter_subjects(dm, sites=["01"], arms=["B"])["USUBJID"].to_list()
+        ['3']
+    """
+    keep = pl.lit(True)
+    if sites:
+        keep = keep & pl.col("SITEID").cast(pl.String).is_in([str(s) for s in sites])
+    if arms:
+        keep = keep & ((pl.col("STATUS") != "RANDOMIZED") | pl.col("ARMCD").is_in([str(a) for a in arms]))
+    if data_cutoff and "RFICDTC" in subjects.columns:
+        cutoff = date.fromisoformat(str(data_cutoff)[:10])
+        consent = _as_date("RFICDTC", subjects.schema["RFICDTC"])
+        keep = keep & (consent.is_null() | (consent <= cutoff))
+    return subjects.filter(keep)
+
+
+def summarize_datasets(frames: Mapping[str, pl.DataFrame], files: Mapping[str, str | Path] | None = None
+                       ) -> pl.DataFrame:
+    """One row per dataset read: ``DATASET, FILE, ROWS, COLUMNS`` (sorted by dataset).
+
+    Args:
+        frames: dataset name -> frame (``Study.frames``).
+        files: dataset name -> the file it came from (``Study.files``); only the file name
+            is kept, never the folder (a path can reveal more than the report needs).
+
+    Example:
+        >>> import polars as pl
+        >>> summarize_datasets({"dm": pl.DataFrame({"USUBJID": ["1"]})}, {"dm": "/d/dm.parquet"}).row(0)
+        ('DM', 'dm.parquet', 1, 1)
+    """
+    files = files or {}
+    names = sorted(frames)
+    return pl.DataFrame(
+        {
+            "DATASET": [n.upper() for n in names],
+            "FILE": [Path(str(files[n])).name if n in files else "" for n in names],
+            "ROWS": [frames[n].height for n in names],
+            "COLUMNS": [frames[n].width for n in names],
+        },
+        schema={"DATASET": pl.String, "FILE": pl.String, "ROWS": pl.Int64, "COLUMNS": pl.Int64},
+    )
+
+
+def summarize_subjects_by_arm_site(subjects: pl.DataFrame, *, arm_labels: Mapping[str, str] | None = None
+                                   ) -> pl.DataFrame:
+    """Randomized subjects per site and arm: ``SITEID, ARMCD, ARM, N``, zeros included.
+
+    Args:
+        subjects: frame with ``STATUS`` (see :func:`derive_subject_status`).
+        arm_labels: arm code -> label (the protocol's short names); its keys are the arms
+            always listed, even with no subject. Without it, the arms present.
+
+    Example:
+        >>> import polars as pl
+        >>> dm = derive_subject_status(pl.DataFrame({"USUBJID": ["1", "2"], "SITEID": ["01", "01"],
+        ...                                          "ARMCD": ["A", "A"]}))
+        >>> summarize_subjects_by_arm_site(dm, arm_labels={"A": "A: x", "B": "B: y"})["N"].to_list()
+        [2, 0]
+    """
+    randomized = subjects.filter(pl.col("STATUS") == "RANDOMIZED").select(
+        pl.col("SITEID").cast(pl.String), pl.col("ARMCD").cast(pl.String))
+    present = randomized["ARMCD"].unique().sort().to_list()
+    labels = dict(arm_labels or {})
+    arm_codes = list(labels) + [a for a in present if a not in labels]
+    sites = subjects.select(pl.col("SITEID").cast(pl.String)).unique().sort("SITEID")
+    grid = sites.join(pl.DataFrame({"ARMCD": arm_codes}, schema={"ARMCD": pl.String}), how="cross")
+    counts = randomized.group_by("SITEID", "ARMCD").agg(pl.len().cast(pl.Int64).alias("N"))
+    return (
+        grid.join(counts, on=["SITEID", "ARMCD"], how="left")
+        .with_columns(
+            pl.col("N").fill_null(0),
+            pl.col("ARMCD").replace_strict(labels, default=pl.col("ARMCD"), return_dtype=pl.String).alias("ARM"),
+        )
+        .select("SITEID", "ARMCD", "ARM", "N")
+        .sort("SITEID", "ARMCD")
+    )
+
+
+def summarize_screening_by_site(subjects: pl.DataFrame) -> pl.DataFrame:
+    """Subjects screened, randomized and screen failures per site: ``SITEID, STATUS, N`` (long).
+
+    Every site has all three rows, zeros included; ``STATUS`` is an Enum in that order.
+
+    Example:
+        >>> import polars as pl
+        >>> dm = derive_subject_status(pl.DataFrame({"USUBJID": ["1", "2"], "SITEID": ["01", "01"],
+        ...                                          "ARMCD": ["A", "SCRNFAIL"]}))
+        >>> summarize_screening_by_site(dm)["N"].to_list()
+        [2, 1, 1]
+    """
+    per_site = subjects.group_by(pl.col("SITEID").cast(pl.String)).agg(
+        pl.len().cast(pl.Int64).alias("SCREENED"),
+        (pl.col("STATUS") == "RANDOMIZED").sum().cast(pl.Int64).alias("RANDOMIZED"),
+        (pl.col("STATUS") == "SCREEN FAILURE").sum().cast(pl.Int64).alias("SCREEN FAILURE"),
+    )
+    return (
+        per_site.unpivot(index="SITEID", on=SCREENING_STAGES, variable_name="STATUS", value_name="N")
+        .with_columns(pl.col("STATUS").cast(pl.Enum(SCREENING_STAGES)))
+        .sort("SITEID", "STATUS")
+    )
+
+
+def summarize_site_table(subjects: pl.DataFrame, *, arm_labels: Mapping[str, str] | None = None
+                         ) -> pl.DataFrame:
+    """The overview table: one row per site and a final ``All sites`` row.
+
+    Columns: ``Site, Screened, Screen failures, Randomized`` then one column per arm (its
+    label), counts of randomized subjects.
+
+    Example:
+        >>> import polars as pl
+        >>> dm = derive_subject_status(pl.DataFrame({"USUBJID": ["1", "2"], "SITEID": ["01", "01"],
+        ...                                          "ARMCD": ["A", "SCRNFAIL"]}))
+        >>> summarize_site_table(dm, arm_labels={"A": "A: x"}).rows()
+        [('01', 2, 1, 1, 1), ('All sites', 2, 1, 1, 1)]
+    """
+    screening = (summarize_screening_by_site(subjects)
+                 .with_columns(pl.col("STATUS").cast(pl.String))
+                 .pivot(on="STATUS", index="SITEID", values="N"))
+    arms = summarize_subjects_by_arm_site(subjects, arm_labels=arm_labels)
+    arm_order = arms.select("ARMCD", "ARM").unique(maintain_order=True)["ARM"].to_list()
+    arm_wide = arms.pivot(on="ARM", index="SITEID", values="N") if arms.height else pl.DataFrame(
+        {"SITEID": []}, schema={"SITEID": pl.String})
+    table = (screening.join(arm_wide, on="SITEID", how="left")
+             .select(pl.col("SITEID").alias("Site"),
+                     pl.col("SCREENED").alias("Screened"),
+                     pl.col("SCREEN FAILURE").alias("Screen failures"),
+                     pl.col("RANDOMIZED").alias("Randomized"),
+                     *[pl.col(a).fill_null(0) for a in arm_order])
+             .sort("Site"))
+    total = table.select(pl.lit("All sites").alias("Site"), pl.exclude("Site").sum().cast(pl.Int64))
+    return pl.concat([table.with_columns(pl.exclude("Site").cast(pl.Int64)), total])

@@ -1,0 +1,403 @@
+"""Helpers that report notebooks call: offline charts, readable tables, findings.
+
+A report notebook calls :func:`setup` once after its parameters, then one ``show_*`` per
+figure or table. Each ``show_*`` displays its object and, when the notebook runs inside
+``trialkit run`` (``output_dir`` set), also writes the static copy the run folder promises
+(DESIGN section 4): ``figures/<name>.svg`` and ``tables/<name>.csv``. Interactively
+(``output_dir=""``) nothing is written. Writes are atomic.
+
+Charts use the ``trialkit`` altair renderer: each chart is a ``<div>`` holding a static SVG
+(vl-convert, ids prefixed so several SVGs can share a page) and a few lines of script that
+swap in the interactive chart when ``window.vegaEmbed`` exists — the exported HTML defines
+it once in ``<head>`` (see :mod:`trialkit.report.html`). JavaScript blocked, or a live
+JupyterLab without the bundle: the SVG stays. No CDN is ever referenced.
+
+Interactivity in reports uses Vega-Lite params (legend selections, tooltips, bound
+ranges), never ipywidgets: an e-mailed HTML has no kernel to run widget callbacks.
+
+Example (a notebook cell)::
+
+    from trialkit.report.notebook import setup, show_chart, show_table
+    setup(audience=audience, output_dir=output_dir)
+    show_table(site_table, "subjects_by_site", title="Subjects by site")
+    show_chart(plot_subjects_by_arm_site(counts), "subjects_by_arm_site")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import itertools
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+AUDIENCES = ("investigator", "analyst")
+RENDERER = "trialkit"
+TABLE_MAX_ROWS = 200
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$")
+_counter = itertools.count(1)
+
+
+@dataclass
+class _State:
+    audience: str = "analyst"
+    output_dir: Path | None = None
+
+
+_STATE = _State()
+
+
+# ---------------------------------------------------------------------------------------
+# writing (the only place a notebook writes files)
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so a reader never sees a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _checked_name(name: str) -> str:
+    if not _NAME.match(name or ""):
+        raise ValueError(f"trialkit: figure/table name {name!r} must be a plain file stem "
+                         "(letters, digits, '_', '-', '.'), e.g. 'subjects_by_site'")
+    return name
+
+
+def _target(kind: str, name: str, suffix: str) -> Path | None:
+    if _STATE.output_dir is None:
+        return None
+    return _STATE.output_dir / kind / f"{_checked_name(name)}{suffix}"
+
+
+# ---------------------------------------------------------------------------------------
+# charts
+
+def chart_svg(spec: Mapping[str, Any], *, prefix: str | None = None) -> str:
+    """The static SVG of a Vega-Lite spec, with every id prefixed (unique per page).
+
+    Args:
+        spec: a Vega-Lite dict (``chart.to_dict()``).
+        prefix: id prefix; default derived from the spec's hash.
+
+    Example:
+        >>> svg = chart_svg({"mark": "point", "data": {"values": [{"x": 1}]},
+        ...                  "encoding": {"x": {"field": "x", "type": "quantitative"}}}, prefix="c1")
+        >>> svg.startswith("<svg")
+        True
+    """
+    import vl_convert
+
+    svg = vl_convert.vegalite_to_svg(dict(spec), vl_version=_vl_version())
+    if prefix is None:
+        prefix = "c" + hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    ids = set(re.findall(r'\bid="([^"]+)"', svg))
+    if ids:
+        alternation = "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True))
+        svg = re.sub(rf'\bid="({alternation})"', rf'id="{prefix}-\1"', svg)
+        svg = re.sub(rf"url\(#({alternation})\)", rf"url(#{prefix}-\1)", svg)
+        svg = re.sub(rf'href="#({alternation})"', rf'href="#{prefix}-\1"', svg)
+    return svg
+
+
+def _vl_version() -> str:
+    import altair as alt
+
+    major_minor = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
+    return major_minor
+
+
+def _json_for_script(obj: Any) -> str:
+    # JSON that cannot close its <script> element nor open a comment, whatever the data holds.
+    text = json.dumps(obj, separators=(",", ":"), default=str)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+_SWAP_JS = """(function(){var root=document.getElementById("%s");if(!root){return;}
+function go(){if(typeof window.vegaEmbed!=="function"){return;}
+var live=root.querySelector(".trialkit-chart-live");var spec=JSON.parse(root.querySelector(".trialkit-chart-spec").textContent);
+window.vegaEmbed(live,spec,{actions:false,renderer:"svg"}).then(function(){var s=root.querySelector(".trialkit-chart-static");if(s){s.remove();}root.classList.add("trialkit-chart-interactive");})
+.catch(function(e){live.replaceChildren();console.warn("trialkit: interactive chart unavailable, static image kept:",e);});}
+if(document.readyState==="loading"){document.addEventListener("DOMContentLoaded",go);}else{go();}})();"""
+
+
+def chart_html(spec: Mapping[str, Any], *, svg: str | None = None, chart_id: str | None = None) -> str:
+    """The HTML of one chart: inline static SVG + spec + the script that makes it interactive.
+
+    Args:
+        spec: a Vega-Lite dict (``chart.to_dict()``).
+        svg: the static SVG if already computed (see :func:`chart_svg`).
+        chart_id: the element id; default unique in this process and stable across runs.
+
+    Example:
+        >>> html_ = chart_html({"mark": "point", "data": {"values": [{"x": 1}]},
+        ...                     "encoding": {"x": {"field": "x", "type": "quantitative"}}})
+        >>> html_.count('class="trialkit-chart-static"')
+        1
+    """
+    digest = hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    chart_id = chart_id or f"tkchart-{next(_counter)}-{digest}"
+    if svg is None:
+        svg = chart_svg(spec, prefix=chart_id)
+    title = spec.get("title")
+    if isinstance(title, Mapping):
+        title = title.get("text")
+    label = html.escape(str(title if title else "Chart"), quote=True)
+    return (
+        f'<div class="trialkit-chart" id="{chart_id}">'
+        f'<div class="trialkit-chart-static" role="img" aria-label="{label}">{svg}</div>'
+        f'<div class="trialkit-chart-live"></div>'
+        f'<script type="application/json" class="trialkit-chart-spec">{_json_for_script(spec)}</script>'
+        f"<script>{_SWAP_JS % chart_id}</script>"
+        f"</div>"
+    )
+
+
+def _renderer(spec: dict, **_metadata: Any) -> dict[str, str]:
+    """Altair renderer: the chart as self-contained HTML (static SVG + interactive swap)."""
+    return {"text/html": chart_html(spec), "text/plain": "<trialkit chart>"}
+
+
+def enable_renderer() -> None:
+    """Register and enable the ``trialkit`` altair renderer (idempotent).
+
+    Example:
+        >>> enable_renderer()
+        >>> import altair as alt
+        >>> alt.renderers.active
+        'trialkit'
+    """
+    import altair as alt
+
+    if RENDERER not in alt.renderers.names():
+        alt.renderers.register(RENDERER, _renderer)
+    alt.renderers.enable(RENDERER)
+
+
+def setup(*, audience: str = "analyst", output_dir: str | os.PathLike[str] = "") -> None:
+    """Prepare a report notebook: the offline chart renderer, the theme, where to write.
+
+    Args:
+        audience: ``investigator`` or ``analyst`` (only the HTML export uses it: code hidden
+            or shown).
+        output_dir: the run folder ("" when run interactively: nothing is written).
+
+    Example:
+        >>> setup(audience="analyst", output_dir="")
+    """
+    if audience not in AUDIENCES:
+        raise ValueError(f"trialkit: audience {audience!r} is not one of {', '.join(AUDIENCES)}")
+    import trialkit.charts  # noqa: F401  registers and enables the one theme
+
+    enable_renderer()
+    _STATE.audience = audience
+    _STATE.output_dir = Path(output_dir) if str(output_dir or "").strip() else None
+
+
+def _display_html(markup: str) -> None:
+    from IPython.display import display
+
+    display({"text/html": markup, "text/plain": "<trialkit output>"}, raw=True)
+
+
+def show_chart(chart: Any, name: str) -> None:
+    """Display a chart and, in a run, write ``figures/<name>.svg``.
+
+    Args:
+        chart: an altair chart (any ``plot_*`` result).
+        name: file stem of the static copy, e.g. ``"subjects_by_arm_site"``.
+
+    Example (a notebook cell)::
+
+        show_chart(plot_subjects_by_arm_site(counts), "subjects_by_arm_site")
+    """
+    _checked_name(name)
+    spec = chart.to_dict()
+    digest = hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    chart_id = f"tkchart-{re.sub(r'[^A-Za-z0-9_-]', '-', name)}-{digest}"
+    svg = chart_svg(spec, prefix=chart_id)
+    target = _target("figures", name, ".svg")
+    if target is not None:
+        _atomic_write(target, svg.encode("utf-8"))
+    _display_html(chart_html(spec, svg=svg, chart_id=chart_id))
+
+
+# ---------------------------------------------------------------------------------------
+# tables
+
+def _csv_bytes(frame: pl.DataFrame) -> bytes:
+    flat = frame.with_columns(
+        [pl.col(c).cast(pl.String) for c, t in frame.schema.items()
+         if isinstance(t, (pl.List, pl.Array, pl.Struct, pl.Object))]
+    )
+    return flat.write_csv(date_format="%Y-%m-%d", datetime_format="%Y-%m-%dT%H:%M:%S",
+                          include_header=True).encode("utf-8")
+
+
+def table_html(frame: pl.DataFrame, *, title: str = "", subtitle: str = "", table_id: str | None = None,
+               max_rows: int = TABLE_MAX_ROWS) -> str:
+    """A great_tables HTML table; every cell, label and title is escaped.
+
+    Args:
+        frame: the rows to show (at most ``max_rows`` are rendered, with a note).
+        title: table title (plain text).
+        subtitle: optional plain-text subtitle.
+        table_id: the element id (stable ids keep outputs diff-friendly).
+        max_rows: rows rendered in the HTML; the CSV copy always has all of them.
+
+    Example:
+        >>> import polars as pl
+        >>> "&lt;b&gt;" in table_html(pl.DataFrame({"Site": ["<b>"]}), title="Sites")
+        True
+    """
+    from great_tables import GT
+
+    shown = frame.head(max_rows)
+    if frame.height > max_rows:
+        note = f"First {max_rows} of {frame.height} rows; the full table is in the run's tables/ folder."
+        subtitle = f"{subtitle} — {note}" if subtitle else note
+    shown = shown.with_columns(
+        [pl.col(c).cast(pl.String) for c, t in shown.schema.items()
+         if isinstance(t, (pl.List, pl.Array, pl.Struct, pl.Object, pl.Duration, pl.Time))]
+    )
+    table = GT(shown, id=table_id or f"tktable-{next(_counter)}")
+    if title or subtitle:
+        table = table.tab_header(title=title or "", subtitle=subtitle or None)
+    table = table.opt_stylize(style=1, color="gray").tab_options(
+        table_font_size="14px", column_labels_font_weight="600", table_width="auto",
+        data_row_padding="4px", heading_align="left", table_margin_left="0px")
+    if shown.height == 0:
+        table = table.tab_source_note("No rows.")
+    return f'<div class="trialkit-table">{table.as_raw_html()}</div>'
+
+
+def show_table(frame: pl.DataFrame, name: str, *, title: str = "", subtitle: str = "",
+               max_rows: int = TABLE_MAX_ROWS) -> None:
+    """Display a readable table and, in a run, write ``tables/<name>.csv`` (all rows).
+
+    The CSV is UTF-8 with a header row and ISO dates (DESIGN section 5).
+
+    Args:
+        frame: an eager polars frame.
+        name: file stem of the CSV, e.g. ``"subjects_by_site"``.
+        title: table title shown above it.
+        subtitle: optional line under the title.
+        max_rows: rows shown in the HTML.
+
+    Example (a notebook cell)::
+
+        show_table(site_table, "subjects_by_site", title="Subjects by site")
+    """
+    _checked_name(name)
+    target = _target("tables", name, ".csv")
+    if target is not None:
+        _atomic_write(target, _csv_bytes(frame))
+    _display_html(table_html(frame, title=title, subtitle=subtitle, max_rows=max_rows,
+                             table_id=f"tktable-{re.sub(r'[^A-Za-z0-9_-]', '-', name)}"))
+
+
+_LEVEL_STYLE = {
+    "ERROR": ("#fde8e8", "#9b1c1c"),
+    "WARNING": ("#fdf6e3", "#8a5a00"),
+    "INFO": ("#eef2f7", "#334e68"),
+}
+
+
+def findings_frame(findings: Iterable[Any]) -> pl.DataFrame:
+    """Findings (``trialkit.validate`` objects with level, dataset, column, message, rows) as a frame.
+
+    Example:
+        >>> from types import SimpleNamespace as F
+        >>> findings_frame([F(level="warning", dataset="rs", column="RSSTRESC",
+        ...                   message="odd value", rows=[3, 7])]).row(0)
+        ('WARNING', 'RS', 'RSSTRESC', 'odd value', '3, 7')
+    """
+    def rows_text(rows: Any) -> str:
+        if rows is None:
+            return ""
+        if isinstance(rows, (str, int)):
+            return str(rows)
+        if isinstance(rows, pl.DataFrame):
+            return f"{rows.height} rows"
+        try:
+            items = list(rows)
+        except TypeError:
+            return str(rows)
+        text = ", ".join(str(r) for r in items[:10])
+        return text + (f", … ({len(items)} in all)" if len(items) > 10 else "")
+
+    records = []
+    for f in findings:
+        get = (lambda k, f=f: f.get(k)) if isinstance(f, Mapping) else (lambda k, f=f: getattr(f, k, None))
+        level = get("level")
+        level = getattr(level, "name", None) or getattr(level, "value", None) or level
+        records.append({
+            "Level": str(level or "").upper(),
+            "Dataset": str(get("dataset") or "").upper(),
+            "Column": str(get("column") or ""),
+            "Message": str(get("message") or ""),
+            "Rows": rows_text(get("rows")),
+        })
+    schema = {k: pl.String for k in ("Level", "Dataset", "Column", "Message", "Rows")}
+    order = {"ERROR": 0, "WARNING": 1}
+    return pl.DataFrame(records, schema=schema).sort(
+        pl.col("Level").replace_strict(order, default=2, return_dtype=pl.Int8), "Dataset", maintain_order=True)
+
+
+def show_findings(findings: Iterable[Any], name: str = "findings", *, title: str = "Validation findings"
+                  ) -> None:
+    """Display validation errors and warnings as a styled table (all text escaped).
+
+    In a run, also writes ``tables/<name>.csv``.
+
+    Args:
+        findings: ``Study.findings`` / ``validate_study(...)`` results (objects or dicts with
+            level, dataset, column, message, rows).
+        name: file stem of the CSV.
+        title: table title.
+
+    Example (a notebook cell)::
+
+        show_findings(study.findings)
+    """
+    from great_tables import loc, style
+
+    frame = findings_frame(findings)
+    target = _target("tables", name, ".csv")
+    if target is not None:
+        _atomic_write(target, _csv_bytes(frame))
+    if frame.height == 0:
+        _display_html('<div class="trialkit-findings trialkit-findings-none">'
+                      f"<strong>{html.escape(title)}:</strong> none — every check passed.</div>")
+        return
+    from great_tables import GT
+
+    counts = frame["Level"].value_counts().sort("Level")
+    summary = ", ".join(f"{n} {lvl.lower()}{'s' if n != 1 else ''}" for lvl, n in counts.iter_rows())
+    table = (GT(frame, id=f"tkfindings-{re.sub(r'[^A-Za-z0-9_-]', '-', name)}")
+             .tab_header(title=title, subtitle=summary)
+             .opt_stylize(style=1, color="gray")
+             .tab_options(table_font_size="14px", column_labels_font_weight="600", heading_align="left",
+                          data_row_padding="4px", table_margin_left="0px"))
+    for level, (background, colour) in _LEVEL_STYLE.items():
+        rows = frame.with_row_index().filter(pl.col("Level") == level)["index"].to_list()
+        if rows:
+            table = table.tab_style(style=[style.fill(color=background), style.text(color=colour)],
+                                    locations=loc.body(rows=rows))
+            table = table.tab_style(style=style.text(weight="bold"),
+                                    locations=loc.body(columns="Level", rows=rows))
+    _display_html(f'<div class="trialkit-table trialkit-findings">{table.as_raw_html()}</div>')
