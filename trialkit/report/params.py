@@ -1,0 +1,424 @@
+"""Params files: load, check against the notebooks' parameters cells, resolve.
+
+A params file is one YAML mapping per scheduled report run (DESIGN.md section 3). Every key
+is optional; an empty file runs every report on the built-in demo study.
+
+Keys every report understands (checked here, before any notebook runs):
+
+==================== =================================== =====================================
+key                  value                               default
+==================== =================================== =====================================
+study                a protocol id shipped with trialkit NCT07334483
+data_dir             a study data folder; a relative     the built-in demo study
+                     path is resolved against the folder (``trialkit.demo.demo_data_dir()``)
+                     of the params file, not the cwd     also when null or ""
+data_cutoff          ISO date ``YYYY-MM-DD``             the demo's cutoff with demo data,
+                                                         else none (all records)
+sites                list of site ids, e.g. ["01"]       all sites
+arms                 list of the protocol's arm codes    all arms
+assessor             BICR | INVESTIGATOR                 the notebook's default
+criteria             mRECIST | RECIST 1.1                the notebook's default
+confirmed            true | false                        the notebook's default
+best_change_window   until_pd | all_post_baseline        the notebook's default
+audience             investigator (code hidden) |        the notebook's default
+                     analyst (code shown)
+title                text                                each notebook's own title
+==================== =================================== =====================================
+
+A key set to ``null`` (or ``""``) takes the notebook's own default (it is not injected).
+A notebook may declare more parameters in its ``parameters`` cell; their type is the type
+of the default there (str, int, float, bool, list, dict; a ``None`` default takes anything).
+
+Keys the runner itself reads (never passed to a notebook):
+
+- ``reports``: list of report names (notebook stems) to run; ``trialkit run --reports``
+  overrides it. Default: every notebook in ``notebooks/``.
+- ``run_name``: the run folder's name (letters, digits, ``._-``). Default:
+  ``<params file stem>_<data_cutoff>`` (``_nocutoff`` when there is none).
+
+``output_dir`` is reserved: the runner sets it to the run folder.
+
+Example:
+    >>> from trialkit.report.params import load_params_files
+    >>> runs = load_params_files(["params/demo.yaml"], notebooks=find_notebooks())  # doctest: +SKIP
+    >>> runs[0].run_name, runs[0].values["audience"]                                 # doctest: +SKIP
+    ('demo_2026-10-31', 'investigator')
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import difflib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import yaml
+
+from trialkit.errors import ParamsError, ProtocolError
+
+RESERVED_KEYS = ("output_dir",)
+RUNNER_KEYS = ("reports", "run_name")
+_ANY = object()  # a parameter whose default is None (or not a literal): any value goes
+_RUN_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+# DESIGN.md section 3: always valid keys, with the allowed values where they are a choice.
+STANDARD_TYPES: dict[str, tuple[type, ...]] = {
+    "study": (str,), "data_dir": (str, type(None)), "data_cutoff": (str, dt.date, type(None)),
+    "sites": (list, type(None)), "arms": (list, type(None)), "assessor": (str,),
+    "criteria": (str,), "confirmed": (bool,), "best_change_window": (str,),
+    "audience": (str,), "title": (str, type(None)),
+}
+CHOICES: dict[str, tuple[str, ...]] = {
+    "assessor": ("BICR", "INVESTIGATOR"),
+    "criteria": ("mRECIST", "RECIST 1.1"),
+    "audience": ("investigator", "analyst"),
+    "best_change_window": ("until_pd", "all_post_baseline"),
+}
+
+
+@dataclass
+class RunParams:
+    """One params file, checked and resolved: what one run folder is made from.
+
+    Attributes:
+        path: the params file.
+        values: the resolved parameters (absolute ``data_dir``, ISO ``data_cutoff``, ...),
+            without the runner's own keys.
+        run_name: the run folder's name.
+        reports: report names this file selects (None: every notebook).
+        data_dir: the study data folder the notebooks read.
+        demo: True when ``data_dir`` is the built-in demo study.
+    """
+
+    path: Path
+    values: dict[str, Any]
+    run_name: str
+    reports: list[str] | None
+    data_dir: Path
+    demo: bool
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------
+# notebooks' parameters cells
+# ---------------------------------------------------------------------------------------
+
+def read_notebook_parameters(notebook: Path) -> dict[str, Any]:
+    """The names and literal defaults of a notebook's ``parameters`` cell.
+
+    Args:
+        notebook: an ``.ipynb`` file with a cell tagged ``parameters``.
+
+    Returns:
+        ``{name: default}`` in cell order; a default that is not a Python literal is
+        returned as a marker that accepts any value.
+
+    Example:
+        >>> read_notebook_parameters(Path("notebooks/study_overview.ipynb"))  # doctest: +SKIP
+        {'study': 'NCT07334483', 'data_dir': None, ..., 'output_dir': ''}
+    """
+    nb = nbformat.read(str(notebook), as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not cells:
+        raise ParamsError(f"trialkit: notebook {notebook} has no cell tagged 'parameters'; "
+                          "papermill needs one to inject the params file's values.")
+    # parse the cell rather than run it: a notebook's signature must be plain literals
+    tree = ast.parse(cells[0].source)
+    found: dict[str, Any] = {}
+    for node in tree.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else \
+            node.target if isinstance(node, ast.AnnAssign) and node.value is not None else None
+        if isinstance(target, ast.Name):
+            try:
+                found[target.id] = ast.literal_eval(node.value)
+            except ValueError:
+                found[target.id] = _ANY
+    return found
+
+
+def collect_parameters(notebooks: Mapping[str, Path]) -> dict[str, dict[str, Any]]:
+    """``{report: {name: default}}`` for every notebook (see :func:`read_notebook_parameters`)."""
+    return {name: read_notebook_parameters(path) for name, path in notebooks.items()}
+
+
+def allowed_types(parameters: Mapping[str, Mapping[str, Any]]) -> dict[str, tuple[type, ...] | object]:
+    """The accepted Python types per key: DESIGN section 3 keys, then the notebooks' own."""
+    types: dict[str, tuple[type, ...] | object] = dict(STANDARD_TYPES)
+    for declared in parameters.values():
+        for name, default in declared.items():
+            if name in types or name in RESERVED_KEYS:
+                continue
+            types[name] = _type_of_default(default)
+    return types
+
+
+def _type_of_default(default: Any) -> tuple[type, ...] | object:
+    if default is None or default is _ANY:
+        return _ANY
+    if isinstance(default, bool):
+        return (bool,)
+    if isinstance(default, float):
+        return (int, float)  # 2 is a fine value for a float parameter
+    if isinstance(default, (tuple, list)):
+        return (list,)
+    return (type(default),)
+
+
+# ---------------------------------------------------------------------------------------
+# loading and checking
+# ---------------------------------------------------------------------------------------
+
+def load_params_files(params_files: Sequence[str | Path], *, notebooks: Mapping[str, Path],
+                      reports: Sequence[str] | None = None) -> list[RunParams]:
+    """Load, check and resolve every params file; nothing runs unless all are valid.
+
+    Args:
+        params_files: the YAML files, one run folder each.
+        notebooks: ``{report name: notebook path}`` of every available report.
+        reports: report names chosen on the command line (override a file's ``reports``).
+
+    Returns:
+        One :class:`RunParams` per file, in the given order.
+
+    Raises:
+        ParamsError: every problem of every file at once, each line naming the file and key.
+
+    Example:
+        >>> load_params_files(["params/dmeo.yaml"], notebooks={})  # doctest: +SKIP
+        ParamsError: trialkit: params file params/dmeo.yaml does not exist.
+    """
+    if not params_files:
+        raise ParamsError("trialkit: no params file given; e.g. trialkit run params/demo.yaml")
+    check_report_names(reports, notebooks, where="--reports")
+    types = allowed_types(collect_parameters(notebooks))
+    problems: list[str] = []
+    loaded: list[tuple[Path, dict[str, Any]]] = []
+    for file in params_files:
+        path = Path(file)
+        try:
+            raw, lines = read_params_file(path)
+        except ParamsError as exc:
+            problems.append(str(exc))
+            continue
+        problems += check_params(raw, lines, path=path, types=types, notebooks=notebooks)
+        loaded.append((path, raw))
+    if problems:
+        raise ParamsError("\n".join(problems))
+    runs = [resolve_params(raw, path=path, reports=reports) for path, raw in loaded]
+    check_unique_run_names(runs)
+    return runs
+
+
+def read_params_file(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """Read one params file: its mapping and the line of each key (for messages).
+
+    An empty file is an empty mapping (every default); anything else that is not a
+    mapping is an error.
+    """
+    if not path.is_file():
+        raise ParamsError(f"trialkit: params file {path} does not exist.")
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ParamsError(f"trialkit: params file {path}{where}: not valid YAML ({problem}).") from None
+    if data is None:
+        return {}, {}
+    if not isinstance(data, dict):
+        raise ParamsError(f"trialkit: params file {path}, line {node.start_mark.line + 1}: expected a "
+                          f"mapping of key: value lines, found a {type(data).__name__}.")
+    lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
+    return {str(k): v for k, v in data.items()}, lines
+
+
+def check_params(raw: Mapping[str, Any], lines: Mapping[str, int], *, path: Path,
+                 types: Mapping[str, Any], notebooks: Mapping[str, Path]) -> list[str]:
+    """Every problem of one params file, one message each (empty when the file is valid)."""
+    problems = []
+    for key, value in raw.items():
+        where = f"trialkit: params file {path}, line {lines.get(key, '?')}, key '{key}'"
+        problem = check_key(key, value, types=types, notebooks=notebooks, base=path.parent,
+                            study=raw.get("study") if isinstance(raw.get("study"), str) else None)
+        if problem:
+            problems.append(f"{where}: {problem}")
+    return problems
+
+
+def check_key(key: str, value: Any, *, types: Mapping[str, Any], notebooks: Mapping[str, Path],
+              base: Path, study: str | None = None) -> str | None:
+    """What is wrong with one key and value, or None.
+
+    Example:
+        >>> check_key("data_cutof", "2026-10-31", types=STANDARD_TYPES, notebooks={}, base=Path("."))
+        "is not a parameter of any report (did you mean 'data_cutoff'?)..."
+    """
+    if key in RESERVED_KEYS:
+        return "is reserved: the runner sets it to the run folder; remove it."
+    if key == "reports":
+        return check_reports_value(value, notebooks)
+    if key == "run_name":
+        return None if isinstance(value, str) and _RUN_NAME.match(value) else \
+            "must be a folder name of letters, digits, '.', '_' or '-' (e.g. demo_q3)."
+    if key not in types:
+        return unknown_key_message(key, list(types) + list(RUNNER_KEYS))
+    expected = types[key]
+    if expected is not _ANY and not isinstance(value, expected):
+        return f"expected {_describe(expected)}, got {type(value).__name__} {value!r}."
+    if isinstance(expected, tuple) and bool not in expected and isinstance(value, bool):
+        return f"expected {_describe(expected)}, got a boolean ({value!r})."
+    return check_value(key, value, base=base, study=study)
+
+
+def unknown_key_message(key: str, known: Iterable[str]) -> str:
+    """'is not a parameter of any report (did you mean ...)' with the closest known key."""
+    known = sorted(set(known))
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"is not a parameter of any report{hint}.\n  Known keys: {', '.join(known)}"
+
+
+def check_value(key: str, value: Any, *, base: Path, study: str | None = None) -> str | None:
+    """The value rules of DESIGN section 3 for one key of the right type."""
+    if key in CHOICES and value not in CHOICES[key]:
+        close = difflib.get_close_matches(str(value), CHOICES[key], n=1, cutoff=0.5)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"{value!r} is not one of {' | '.join(CHOICES[key])}{hint}."
+    if key == "data_cutoff" and value not in (None, ""):
+        return check_iso_date(value)
+    if key == "data_dir" and value not in (None, ""):
+        folder = resolve_data_dir(value, base)
+        if not folder.is_dir():
+            return (f"folder {folder} does not exist (a relative data_dir is read from the params "
+                    f"file's folder, {base.resolve()}); omit data_dir to use the built-in demo study.")
+    if key in ("sites", "arms") and value is not None:
+        if not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
+            return f"expected a list of codes such as [{'A, B' if key == 'arms' else '01, 02'}], got {value!r}."
+    if key in ("study", "arms"):
+        return check_protocol_value(key, value, study=study)
+    return None
+
+
+def check_iso_date(value: Any) -> str | None:
+    """None when value is a real ISO date (YAML may already have parsed it to a date)."""
+    if isinstance(value, dt.datetime):
+        return f"expected a date (YYYY-MM-DD), got a date-time {value.isoformat()}."
+    if isinstance(value, dt.date):
+        return None
+    if not _ISO_DATE.match(value):
+        return f"{value!r} is not an ISO date; write YYYY-MM-DD, e.g. 2026-10-31."
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return f"{value!r} is not a real date."
+    return None
+
+
+def check_protocol_value(key: str, value: Any, *, study: str | None = None) -> str | None:
+    """``study`` must name a shipped protocol; ``arms`` must be that protocol's arm codes."""
+    from trialkit.protocol import load_protocol
+
+    try:
+        protocol = load_protocol(value if key == "study" else study)
+    except ProtocolError as exc:
+        return str(exc).removeprefix("trialkit: ")
+    if key == "arms":
+        unknown = [str(a) for a in value if str(a) not in protocol.arm_codes]
+        if unknown:
+            return (f"arm code(s) {', '.join(unknown)} not in the protocol "
+                    f"({protocol.study_id}: {', '.join(protocol.arm_codes)}).")
+    return None
+
+
+def check_reports_value(value: Any, notebooks: Mapping[str, Path]) -> str | None:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return f"expected a list of report names such as [{', '.join(sorted(notebooks)[:2])}], got {value!r}."
+    try:
+        check_report_names(value, notebooks, where="reports")
+    except ParamsError as exc:
+        return str(exc).split(": ", 1)[1]
+    return None
+
+
+def check_report_names(reports: Sequence[str] | None, notebooks: Mapping[str, Path], *, where: str) -> None:
+    """Raise ParamsError when a chosen report has no notebook."""
+    for name in reports or ():
+        if name not in notebooks:
+            close = difflib.get_close_matches(name, list(notebooks), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ParamsError(f"trialkit: {where}: no report named '{name}'{hint}.\n"
+                              f"  Reports: {', '.join(sorted(notebooks)) or '(no notebooks found)'}")
+
+
+def _describe(expected: tuple[type, ...]) -> str:
+    names = {str: "text", int: "an integer", float: "a number", bool: "true or false",
+             list: "a list", dict: "a mapping", dt.date: "a date", type(None): "null"}
+    return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in expected))
+
+
+# ---------------------------------------------------------------------------------------
+# resolving
+# ---------------------------------------------------------------------------------------
+
+def resolve_params(raw: Mapping[str, Any], *, path: Path, reports: Sequence[str] | None) -> RunParams:
+    """Turn a checked params mapping into what the runner needs (absolute paths, ISO dates).
+
+    Example:
+        >>> resolve_params({}, path=Path("params/demo.yaml"), reports=None).run_name  # doctest: +SKIP
+        'demo_2026-10-31'
+    """
+    # null (or "") means "the notebook's own default": such keys are not injected at all
+    values = {k: v for k, v in raw.items() if k not in RUNNER_KEYS and v is not None and v != ""}
+    demo = "data_dir" not in values
+    data_dir = demo_dir() if demo else resolve_data_dir(values["data_dir"], path.parent)
+    values["data_dir"] = str(data_dir)
+    cutoff = values.get("data_cutoff")
+    if cutoff is None and demo:
+        cutoff = demo_cutoff()  # the demo's data end there; say so in every report
+    if cutoff is not None:
+        values["data_cutoff"] = cutoff.isoformat() if isinstance(cutoff, dt.date) else str(cutoff)
+    for key in ("sites", "arms"):
+        if key in values:
+            values[key] = [str(v) for v in values[key]]
+    run_name = raw.get("run_name") or f"{path.stem}_{values.get('data_cutoff') or 'nocutoff'}"
+    chosen = list(reports) if reports else raw.get("reports")
+    return RunParams(path=path, values=values, run_name=run_name, reports=chosen,
+                     data_dir=data_dir, demo=demo, raw=dict(raw))
+
+
+def resolve_data_dir(value: str, base: Path) -> Path:
+    """A relative data_dir is relative to the params file's folder (so cron's cwd does not matter)."""
+    folder = Path(value).expanduser()
+    return (folder if folder.is_absolute() else base / folder).resolve()
+
+
+def demo_dir() -> Path:
+    """The built-in demo study's folder (generated once, then cached by trialkit.demo)."""
+    from trialkit.demo import demo_data_dir
+
+    return Path(demo_data_dir()).resolve()
+
+
+def demo_cutoff() -> str:
+    from trialkit.demo import DEFAULT_CUTOFF
+
+    return str(DEFAULT_CUTOFF)
+
+
+def check_unique_run_names(runs: Sequence[RunParams]) -> None:
+    """Two params files must not write the same run folder."""
+    seen: dict[str, Path] = {}
+    for run in runs:
+        if run.run_name in seen:
+            raise ParamsError(f"trialkit: params files {seen[run.run_name]} and {run.path} both write "
+                              f"the run folder '{run.run_name}'; set run_name in one of them.")
+        seen[run.run_name] = run.path

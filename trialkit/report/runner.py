@@ -1,0 +1,599 @@
+"""The report runner: params files -> run folders of offline HTML reports.
+
+Four steps per report, each a short function (papermill's own shape): **parameterize**
+(the params file's values plus ``output_dir``), **execute** (papermill, kernel of the running
+interpreter), **export** (``trialkit.report.html.export_html``), **write** (atomically).
+Reports of every params file share one pool of ``jobs`` workers.
+
+Run folder (DESIGN.md section 4), one per params file, ``<out>/<run-name>/``::
+
+    index.html        every report, its status (failure reason), link and size
+    <report>.html     only for reports that ran to the end
+    <report>.ipynb    the executed notebook, kept also when it failed
+    tables/ figures/  written by the notebooks into ``output_dir``
+    manifest.json     params, input files + sha256, versions, git commit, timings, status
+
+The folder is built as a hidden sibling ``.<run-name>.*`` and swapped in at the end, so a
+re-run replaces the previous reports all at once and a crashed run never leaves a mix.
+Notebooks see that staging path as ``output_dir``.
+
+Example:
+    >>> from trialkit.report.runner import run_reports
+    >>> result = run_reports(["params/demo.yaml"], out="outputs", jobs=2)  # doctest: +SKIP
+    >>> result.exit_code, result.runs[0].path.name                         # doctest: +SKIP
+    (0, 'demo_2026-10-31')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from trialkit.errors import ParamsError
+from trialkit.report.html import export_html
+from trialkit.report.params import RunParams, collect_parameters, load_params_files, read_notebook_parameters
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("trialkit", "polars", "altair", "papermill", "nbconvert", "vl-convert-python",
+            "great-tables", "nbformat", "ipykernel")
+MAX_ERROR_CHARS = 400  # index and manifest show the reason, not a 300-line traceback
+
+
+@dataclass
+class ReportTask:
+    """One notebook to run for one params file."""
+
+    run: RunParams
+    report: str
+    notebook: Path
+    parameters: dict[str, Any]
+    staging: Path
+    cwd: Path
+    run_time: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.run.run_name}/{self.report}"
+
+
+@dataclass
+class ReportResult:
+    """What happened to one report: status, files, timings, the reason of a failure."""
+
+    report: str
+    status: str  # "ok" | "failed"
+    title: str | None = None
+    html: str | None = None
+    ipynb: str | None = None
+    html_bytes: int | None = None
+    execute_s: float | None = None
+    export_s: float | None = None
+    error: dict[str, Any] | None = None
+
+
+@dataclass
+class RunFolder:
+    """One params file's run folder once it is in place."""
+
+    name: str
+    path: Path
+    params_file: Path
+    reports: list[ReportResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[ReportResult]:
+        return [r for r in self.reports if r.status != "ok"]
+
+
+@dataclass
+class RunResult:
+    """Every run folder of one ``trialkit run``; ``exit_code`` is 1 when a report failed."""
+
+    runs: list[RunFolder]
+    seconds: float
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if any(run.failed for run in self.runs) else 0
+
+
+# ---------------------------------------------------------------------------------------
+# entry points
+# ---------------------------------------------------------------------------------------
+
+def main_run(params_files: Sequence[str | Path], *, out: str | Path | None = None,
+             reports: Sequence[str] | None = None, jobs: int | None = None) -> int:
+    """``trialkit run``: run, print where the run folders are, return the exit code.
+
+    Returns:
+        0 when every report ran, 1 when one failed (the others still complete).
+
+    Raises:
+        ParamsError: a params file is wrong (exit code 2); nothing has run.
+    """
+    result = run_reports(params_files, out=out, reports=reports, jobs=jobs)
+    for run in result.runs:
+        ok = len(run.reports) - len(run.failed)
+        print(f"trialkit: {run.path / 'index.html'}  ({ok}/{len(run.reports)} reports ok)")
+        for failed in run.failed:
+            print(f"trialkit: FAILED {run.name}/{failed.report}: {describe_error(failed.error)}",
+                  file=sys.stderr)
+    return result.exit_code
+
+
+def run_reports(params_files: Sequence[str | Path], *, out: str | Path | None = None,
+                reports: Sequence[str] | None = None, jobs: int | None = None,
+                progress: bool | None = None, notebooks_dir: str | Path | None = None) -> RunResult:
+    """Check every params file, then run the chosen notebooks of each into its run folder.
+
+    Args:
+        params_files: YAML params files (see :mod:`trialkit.report.params`).
+        out: parent of the run folders (default ``outputs/`` of the project).
+        reports: report names to run (default: a file's ``reports`` key, else all).
+        jobs: notebooks run at once (default: CPU count).
+        progress: one updating line (True), log lines (False), or by whether stderr is a
+            terminal (None).
+        notebooks_dir: where the notebooks are (default ``$TRIALKIT_NOTEBOOKS_DIR`` or the
+            project's ``notebooks/``).
+
+    Returns:
+        The run folders with per-report status; a failed report does not raise.
+
+    Example:
+        >>> run_reports(["params/demo.yaml"], reports=["study_overview"]).exit_code  # doctest: +SKIP
+        0
+    """
+    started = time.perf_counter()
+    notebooks = find_notebooks(notebooks_dir)
+    runs = load_params_files(params_files, notebooks=notebooks, reports=reports)
+    declared = collect_parameters(notebooks)
+    out_root = Path(out) if out else REPO_ROOT / "outputs"
+    out_root.mkdir(parents=True, exist_ok=True)
+    run_time = dt.datetime.now(dt.timezone.utc)
+    with pinned_jupyter_env() as scratch:
+        stagings = {run.run_name: make_staging(out_root, run.run_name) for run in runs}
+        tasks = plan_tasks(runs, notebooks, declared, stagings, scratch, run_time)
+        results = execute_all(tasks, jobs=jobs or os.cpu_count() or 1, progress=progress)
+    folders = [finish_run(run, stagings[run.run_name], out_root / run.run_name,
+                          results.get(run.run_name, []), run_time=run_time,
+                          ended=dt.datetime.now(dt.timezone.utc))
+               for run in runs]
+    return RunResult(runs=folders, seconds=time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------------------------------
+# planning
+# ---------------------------------------------------------------------------------------
+
+def find_notebooks(notebooks_dir: str | Path | None = None) -> dict[str, Path]:
+    """``{report name: notebook}`` of every ``*.ipynb`` in the notebooks folder.
+
+    The folder is ``notebooks_dir``, else ``$TRIALKIT_NOTEBOOKS_DIR``, else ``notebooks/``
+    beside the ``trialkit`` package. Names starting with ``_`` are skipped (scratch).
+    """
+    folder = Path(notebooks_dir or os.environ.get("TRIALKIT_NOTEBOOKS_DIR") or REPO_ROOT / "notebooks")
+    if not folder.is_dir():
+        raise ParamsError(f"trialkit: notebooks folder {folder} does not exist.")
+    return {p.stem: p for p in sorted(folder.glob("*.ipynb")) if not p.name.startswith(("_", "."))}
+
+
+def plan_tasks(runs: Sequence[RunParams], notebooks: Mapping[str, Path],
+               declared: Mapping[str, Mapping[str, Any]], stagings: Mapping[str, Path],
+               scratch: Path, run_time: dt.datetime) -> list[ReportTask]:
+    """One task per params file x chosen report, in params-file order."""
+    tasks = []
+    for run in runs:
+        for report in run.reports or list(notebooks):
+            parameters = parameterize(run, declared[report], stagings[run.run_name])
+            cwd = scratch / "cwd" / run.run_name / report
+            cwd.mkdir(parents=True, exist_ok=True)
+            tasks.append(ReportTask(run=run, report=report, notebook=notebooks[report],
+                                    parameters=parameters, staging=stagings[run.run_name], cwd=cwd,
+                                    run_time=run_time.strftime("%Y-%m-%d %H:%M UTC")))
+    return tasks
+
+
+def parameterize(run: RunParams, declared: Mapping[str, Any], output_dir: Path) -> dict[str, Any]:
+    """The values injected into one notebook: only the names its parameters cell declares.
+
+    A key another notebook needs is valid in the params file but not passed here, so
+    papermill never warns about an unknown parameter.
+    """
+    values = {k: v for k, v in run.values.items() if k in declared}
+    if "output_dir" in declared:
+        values["output_dir"] = str(output_dir)
+    return values
+
+
+def make_staging(out_root: Path, run_name: str) -> Path:
+    """A hidden sibling of the run folder, same filesystem, so the final swap is a rename."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{run_name}.", suffix=".partial", dir=out_root))
+    for sub in ("tables", "figures"):
+        (staging / sub).mkdir()
+    return staging
+
+
+# ---------------------------------------------------------------------------------------
+# executing (the pool) and the four steps of a report
+# ---------------------------------------------------------------------------------------
+
+def execute_all(tasks: Sequence[ReportTask], *, jobs: int, progress: bool | None) -> dict[str, list[ReportResult]]:
+    """Run every task on a thread pool; results grouped by run name, in task order.
+
+    Threads, not processes: the work happens in the kernels (separate processes) and the
+    export is short; threads share the imported nbconvert and templates, where worker
+    processes would each pay the imports again (measured: benchmarks/bench_run.py).
+    """
+    display = Progress(len(tasks), live=sys.stderr.isatty() if progress is None else progress)
+    by_task: dict[int, ReportResult] = {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="trialkit-report") as pool:
+        futures: dict[Future, int] = {}
+        for i, task in enumerate(tasks):
+            futures[pool.submit(run_report, task, display)] = i
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in done:
+                by_task[futures[future]] = future.result()
+            display.tick()
+    display.close()
+    grouped: dict[str, list[ReportResult]] = {}
+    for i, task in enumerate(tasks):
+        grouped.setdefault(task.run.run_name, []).append(by_task[i])
+    return grouped
+
+
+def run_report(task: ReportTask, display: Progress | None = None) -> ReportResult:
+    """Execute, export and write one report; a failure is recorded, never raised."""
+    if display:
+        display.start(task.label)
+    result = ReportResult(report=task.report, status="failed", title=report_title(task))
+    t0 = time.perf_counter()
+    notebook, error = execute(task)
+    result.execute_s = round(time.perf_counter() - t0, 3)
+    if notebook is not None:
+        result.ipynb = f"{task.report}.ipynb"
+    if error is None:
+        t1 = time.perf_counter()
+        try:
+            html = export(notebook, task)
+            result.html = write_text(html, task.staging / f"{task.report}.html")
+            result.html_bytes = len(html.encode("utf-8"))
+            result.status = "ok"
+        except Exception as exc:  # an export bug must not stop the other reports
+            error = {"stage": "export", "exception": type(exc).__name__, "message": _clip(str(exc))}
+        result.export_s = round(time.perf_counter() - t1, 3)
+    result.error = error
+    if display:
+        display.finish(task.label, ok=error is None, seconds=time.perf_counter() - t0,
+                       reason=describe_error(error))
+    return result
+
+
+def execute(task: ReportTask) -> tuple[nbformat.NotebookNode | None, dict[str, Any] | None]:
+    """Run the notebook with papermill; (executed notebook, None) or (partial notebook, error).
+
+    ``kernel_name="python3"`` is the running interpreter (the kernelspec is pinned by
+    :func:`pinned_jupyter_env`). The kernel's working folder is set through nbclient's
+    ``resources`` rather than papermill's ``cwd``, which would chdir the whole process
+    under the other threads. papermill writes the notebook only at the end or at the
+    failing cell (no per-cell saves); we give it a temp name and rename it (atomic).
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    target = task.staging / f"{task.report}.ipynb"
+    fd, tmp = tempfile.mkstemp(prefix=f".{task.report}.", suffix=".tmp.ipynb", dir=task.staging)
+    os.close(fd)
+    try:
+        executed = papermill.execute_notebook(
+            str(task.notebook), tmp, parameters=task.parameters, kernel_name="python3",
+            progress_bar=False, request_save_on_cell_execute=False,
+            resources={"metadata": {"path": str(task.cwd)}})
+        error = None
+    except PapermillExecutionError as exc:
+        executed, error = _read_partial(Path(tmp)), cell_error(exc)
+    except Exception as exc:  # kernel died, did not start, ...: still a failed report
+        executed = _read_partial(Path(tmp))
+        error = {"stage": "execute", "exception": type(exc).__name__, "message": _clip(str(exc))}
+    if executed is not None and Path(tmp).stat().st_size:
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, target)
+    else:
+        os.unlink(tmp)
+    return executed, error
+
+
+def _read_partial(path: Path) -> nbformat.NotebookNode | None:
+    """The notebook papermill saved at the failing cell (None when it saved nothing)."""
+    try:
+        return nbformat.read(str(path), as_version=4) if path.stat().st_size else None
+    except Exception:  # a kernel crash can leave nothing readable; the error says why
+        return None
+
+
+def cell_error(exc: Any) -> dict[str, Any]:
+    """The concise reason of a failed cell: its number, the exception and its message."""
+    source_line = next((line for line in (exc.source or "").splitlines() if line.strip()), "")
+    return {"stage": "execute", "cell": exc.exec_count, "cell_index": exc.cell_index,
+            "exception": exc.ename, "message": _clip(exc.evalue), "source": _clip(source_line, 120)}
+
+
+def export(notebook: nbformat.NotebookNode, task: ReportTask) -> str:
+    """Offline HTML of an executed notebook, code hidden for the investigator audience."""
+    values = task.run.values
+    return export_html(
+        notebook,
+        audience=str(values.get("audience") or _parameter_default(task.notebook, "audience") or "investigator"),
+        title=report_title(task),
+        study=str(values.get("study") or _parameter_default(task.notebook, "study") or "NCT07334483"),
+        data_cutoff=values.get("data_cutoff"),
+        run_time=task.run_time,
+    )
+
+
+def report_title(task: ReportTask) -> str:
+    """The params file's title, else the notebook's own default, else its name."""
+    return str(task.run.values.get("title") or _parameter_default(task.notebook, "title")
+               or task.report.replace("_", " ").capitalize())
+
+
+def _parameter_default(notebook: Path, name: str) -> Any:
+    """A default from the notebook's parameters cell (its own title, audience, study)."""
+    return read_notebook_parameters(notebook).get(name)
+
+
+# ---------------------------------------------------------------------------------------
+# writing
+# ---------------------------------------------------------------------------------------
+
+def write_text(text: str, path: Path) -> str:
+    """Write atomically: a temp file in the same folder, then ``os.replace``.
+
+    Returns:
+        The file name (relative to its folder), as listed in the manifest.
+    """
+    return write_bytes(text.encode("utf-8"), path)
+
+
+def write_bytes(data: bytes, path: Path) -> str:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; reports are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path.name
+
+
+def finish_run(run: RunParams, staging: Path, final: Path, reports: list[ReportResult], *,
+               run_time: dt.datetime, ended: dt.datetime) -> RunFolder:
+    """Write manifest.json and index.html into the staging folder, then swap it into place."""
+    from trialkit.report.index import write_index
+
+    folder = RunFolder(name=run.run_name, path=final, params_file=run.path, reports=reports)
+    manifest = build_manifest(run, reports, started=run_time, ended=ended)
+    write_text(json.dumps(manifest, indent=2, default=str) + "\n", staging / "manifest.json")
+    write_index(staging / "index.html", manifest)
+    swap_into_place(staging, final)
+    return folder
+
+
+def swap_into_place(staging: Path, final: Path) -> None:
+    """Replace the run folder by the staging folder: two renames, old one removed after.
+
+    A reader sees either the old complete folder or the new complete one (for the instant
+    between the renames, none), never a mix of two runs.
+    """
+    os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes 0700
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.{os.getpid()}.old")
+        os.replace(final, old)
+    os.replace(staging, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------
+# the manifest
+# ---------------------------------------------------------------------------------------
+
+def build_manifest(run: RunParams, reports: Sequence[ReportResult], *, started: dt.datetime,
+                   ended: dt.datetime) -> dict[str, Any]:
+    """Everything needed to tell what produced this folder, as a JSON-able mapping."""
+    return {
+        "run_name": run.run_name,
+        "params_file": str(run.path.resolve()),
+        "params": run.values,
+        "demo_data": run.demo,
+        "run_start": started.isoformat(timespec="seconds"),
+        "run_end": ended.isoformat(timespec="seconds"),
+        "reports": [asdict(r) for r in reports],
+        "status": "failed" if any(r.status != "ok" for r in reports) else "ok",
+        "input_files": input_files(run.data_dir),
+        "versions": package_versions(),
+        "git_commit": git_commit(),
+    }
+
+
+def input_files(data_dir: Path) -> list[dict[str, Any]]:
+    """Every file of the data folder with its size and sha256 (hidden files skipped)."""
+    return [{"name": p.relative_to(data_dir).as_posix(), "bytes": p.stat().st_size, "sha256": sha256(p)}
+            for p in sorted(data_dir.rglob("*")) if p.is_file() and not p.name.startswith(".")]
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": sys.version.split()[0]}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_commit() -> str | None:
+    """HEAD of the project's git checkout (``+dirty`` with local changes), or None."""
+    try:
+        head = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head}+dirty" if dirty else head or None
+
+
+# ---------------------------------------------------------------------------------------
+# environment and display
+# ---------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def pinned_jupyter_env() -> Iterator[Path]:
+    """Kernels of this run use this interpreter and nothing from the user's Jupyter setup.
+
+    ``JUPYTER_PATH`` is searched first, so our own ``python3`` kernelspec there (this
+    interpreter) wins over a user's or the system's; config, data, runtime and IPython
+    profile go to a scratch folder (removed afterwards) so startup files cannot run.
+
+    Yields:
+        The scratch folder (also used as the kernels' working folders).
+    """
+    scratch = Path(tempfile.mkdtemp(prefix="trialkit-run-"))
+    spec_dir = scratch / "share" / "kernels" / "python3"
+    spec_dir.mkdir(parents=True)
+    # log_level=ERROR: ipykernel warns on every start that local TCP is unencrypted (noise
+    # in cron mail); cell errors still come back through the notebook, not this log.
+    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                     "--IPKernelApp.log_level=ERROR"],
+            "display_name": "Python 3 (trialkit)", "language": "python", "metadata": {"debugger": False}}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    env = {"JUPYTER_PATH": str(scratch / "share"), "JUPYTER_PLATFORM_DIRS": "1",
+           "JUPYTER_CONFIG_DIR": str(scratch / "config"), "JUPYTER_DATA_DIR": str(scratch / "data"),
+           "JUPYTER_RUNTIME_DIR": str(scratch / "runtime"), "IPYTHONDIR": str(scratch / "ipython"),
+           "PYDEVD_DISABLE_FILE_VALIDATION": "1", "JUPYTER_PREFER_ENV_PATH": "0"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    quiet = logging.getLogger("papermill")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # papermill logs every input/output path at INFO
+    try:
+        yield scratch
+    finally:
+        quiet.setLevel(level)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+class Progress:
+    """One updating line on a terminal; plain log lines otherwise (cron, CI).
+
+    Example (terminal)::
+
+        trialkit: [3/8] 21s  running: demo_2026-10-31/swimmer, demo_2026-10-31/waterfall
+    """
+
+    def __init__(self, total: int, *, live: bool, stream: Any = None):
+        self.total, self.live, self.stream = total, live, stream or sys.stderr
+        self.done, self.running, self.started = 0, [], time.perf_counter()
+        self._lock = threading.Lock()
+        if not live:
+            self._log(f"running {total} report(s)")
+
+    def start(self, label: str) -> None:
+        with self._lock:
+            self.running.append(label)
+            if not self.live:
+                self._log(f"start {label}")
+        self.tick()
+
+    def finish(self, label: str, *, ok: bool, seconds: float, reason: str = "") -> None:
+        with self._lock:
+            self.running.remove(label)
+            self.done += 1
+            status = "ok" if ok else f"FAILED ({reason})"
+            line = f"[{self.done}/{self.total}] {label} {status} in {seconds:.1f}s"
+            if self.live:
+                self._clear()
+            self._log(line)
+        self.tick()
+
+    def tick(self) -> None:
+        if not self.live:
+            return
+        with self._lock:
+            elapsed = time.perf_counter() - self.started
+            line = f"trialkit: [{self.done}/{self.total}] {elapsed:.0f}s  running: {', '.join(self.running) or '-'}"
+            width = shutil.get_terminal_size((100, 20)).columns - 1
+            self.stream.write("\r" + line[:width].ljust(width))
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.live:
+            self._clear()
+        self._log(f"{self.done}/{self.total} report(s) done in {time.perf_counter() - self.started:.1f}s")
+
+    def _clear(self) -> None:
+        width = shutil.get_terminal_size((100, 20)).columns - 1
+        self.stream.write("\r" + " " * width + "\r")
+
+    def _log(self, line: str) -> None:
+        self.stream.write(f"trialkit: {line}\n")
+        self.stream.flush()
+
+
+def describe_error(error: Mapping[str, Any] | None) -> str:
+    """'cell 4: ValueError: planted failure' — the one line the index and log show."""
+    if not error:
+        return ""
+    where = f"cell {error['cell']}: " if error.get("cell") is not None else f"{error.get('stage', '')}: "
+    return f"{where}{error.get('exception', 'Error')}: {error.get('message', '')}"
+
+
+def _clip(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it; done once at import, before any thread
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
