@@ -156,6 +156,14 @@ def read_dataset(path: str | Path, *, dataset: str | None = None,
             f"trialkit: {where} is empty (0 bytes).\n"
             f"  The export or copy probably failed; export the dataset again, or remove the file "
             f"if the dataset is not collected.", dataset=name, path=str(path))
+    if fmt == "xpt" and path.stat().st_size % 80:
+        # SAS transport files are sequences of 80-byte records; pyreadstat silently returns
+        # the rows before the cut of a truncated file, so the size is the one reliable sign.
+        raise UnreadableFileError(
+            f"trialkit: {where} is truncated: its size ({path.stat().st_size} bytes) is not a "
+            f"multiple of the 80-byte records of a SAS transport file.\n"
+            f"  The transfer or export stopped early; copy or export the file again.",
+            dataset=name, path=str(path))
     if fmt == "csv":
         frame = _read_csv(path, name, encoding)
     else:
@@ -218,13 +226,15 @@ def _read_csv(path: Path, name: str, encoding: str | None) -> pl.DataFrame:
     try:
         # infer_schema=False: every column as text; the validation spec casts numbers and
         # dates afterwards and reports the rows it cannot cast.
-        return pl.read_csv(_stdio.StringIO(text), infer_schema=False, missing_utf8_is_empty_string=False)
+        frame = pl.read_csv(_stdio.StringIO(text), infer_schema=False)
     except Exception as exc:
         raise UnreadableFileError(
             f"trialkit: {where} is not a well-formed CSV file: {_first_line(exc)}\n"
             f"  Check the quoting near the place named (an unclosed \" swallows the rest of the "
             f"file); write the file again with a CSV writer (comma-separated, UTF-8).",
             dataset=name, path=str(path)) from None
+    # blank lines (often at the end of hand-edited files) are read as all-empty rows
+    return frame.filter(~pl.all_horizontal(pl.all().is_null())) if frame.width else frame
 
 
 def _assert_rectangular(text: str, where: str, name: str, path: Path) -> None:
@@ -236,7 +246,7 @@ def _assert_rectangular(text: str, where: str, name: str, path: Path) -> None:
     skipped for such files and polars' own parser decides.
     """
     lines = pl.Series("line", text.splitlines())
-    if lines.str.count_matches('"', literal=True).mod(2).sum() > 0:
+    if (lines.str.count_matches('"', literal=True) % 2).sum() > 0:
         return
     counts = (lines.str.replace_all(r'"[^"]*"', "").str.count_matches(",", literal=True) + 1)
     frame = pl.DataFrame({"LINE": pl.int_range(1, len(lines) + 1, eager=True), "N": counts,
@@ -277,7 +287,7 @@ def _not_utf8_message(where: str, raw: bytes, exc: UnicodeDecodeError) -> str:
 
 def _tidy(frame: pl.DataFrame, path: Path, name: str) -> pl.DataFrame:
     """Upper-case column names, strip text, turn "" into null, categoricals into text."""
-    upper = [c.upper() for c in frame.columns]
+    upper = [c.strip().upper() for c in frame.columns]
     clashes = sorted({c for c in upper if upper.count(c) > 1})
     if clashes:
         raise UnreadableFileError(

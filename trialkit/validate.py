@@ -382,7 +382,7 @@ def _check_duplicates(frame: pl.DataFrame, dataset: str, path: Path | None) -> l
 def _check_orphans(frames: Mapping[str, pl.DataFrame], files: Mapping[str, Path]) -> list[Finding]:
     findings = []
     refs = {name: frames[name] for name in ("dm", "adsl")
-            if name in frames and "USUBJID" in frames[name].columns}
+            if name in frames and "USUBJID" in frames[name].columns and frames[name].height}
     if not refs:
         return findings
     for dataset, frame in frames.items():
