@@ -1,0 +1,319 @@
+"""The built-in demo study: a simulated NCT07334483 (ST561-1) trial in SDTM.
+
+Deterministic for a seed, faithful to the protocol file, and the default input of every
+report and of the test suite. Two halves, each with its own random stream:
+
+- :mod:`trialkit.demo.screening` (stream ``[seed, 1]``): DM, DS (screening), IE, LB, VS, QS,
+  FA and the MAA mapping of screen failures unsuitable for SIRT;
+- :mod:`trialkit.demo.treatment` (streams ``[seed, 2..]``): PR, EX, TU, TR, RS, on-study DS
+  and the DM dates of treatment and death.
+
+Conventions: STUDYID is the sponsor code of the protocol file (``ST561-1``, the org study id
+of the registry record) because SDTM STUDYID is the sponsor's identifier and the registry
+number is metadata; USUBJID = ``STUDYID-SITEID-NNNN`` with NNNN the screening number at the
+site (a rescreened subject gets a new number; ``demo_truth.json`` links the two). Arms follow
+SDTMIG 3.2 (screen failures ``SCRNFAIL``; see :mod:`trialkit.demo.screening`).
+
+Public API:
+    generate_demo(seed=, subjects=, cutoff=)  -> (datasets, truth)
+    write_demo(out, seed=, subjects=, cutoff=, fmt=)  -> out
+    demo_data_dir(seed=)  -> cached folder of the default demo
+    main_demo(out, seed, subjects, cutoff, fmt)  -> exit code (the CLI)
+
+Example:
+    >>> datasets, truth = generate_demo(subjects=8)
+    >>> datasets["dm"].filter(pl.col("ARMCD").is_in(["A", "B", "C", "D"])).height
+    8
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+import polars as pl
+
+from trialkit import __version__
+from trialkit.errors import ParamsError
+from trialkit.protocol import Protocol, load_protocol
+from trialkit.demo.screening import MIN_CUTOFF_DAYS, generate_screening
+from trialkit.demo.writing import FORMATS, TRUTH_FILE, write_datasets
+
+DEFAULT_SEED = 20250822
+DEFAULT_SUBJECTS = 120
+DEFAULT_CUTOFF = "2026-10-31"
+MAX_SUBJECTS = 1_000_000
+PROGRESS_FROM = 10_000              # print progress lines from this many subjects on
+
+__all__ = ["DEFAULT_SEED", "DEFAULT_SUBJECTS", "DEFAULT_CUTOFF", "generate_demo", "write_demo",
+           "demo_data_dir", "main_demo"]
+
+DM_COLUMNS = ("STUDYID", "DOMAIN", "USUBJID", "SUBJID", "RFSTDTC", "RFENDTC", "RFXSTDTC", "RFXENDTC",
+              "RFICDTC", "RFPENDTC", "DTHDTC", "DTHFL", "SITEID", "BRTHDTC", "AGE", "AGEU", "SEX", "RACE",
+              "ETHNIC", "ARMCD", "ARM", "ACTARMCD", "ACTARM", "COUNTRY", "DMDTC")
+
+
+@dataclass
+class _OnStudyStub:
+    """Empty on-study part, used only while ``trialkit.demo.treatment`` does not exist."""
+
+    datasets: dict[str, pl.DataFrame] = field(default_factory=dict)
+    disposition: pl.DataFrame = field(default_factory=pl.DataFrame)
+    dm_updates: pl.DataFrame = field(default_factory=pl.DataFrame)
+    truth: dict[str, Any] = field(default_factory=dict)
+
+
+def _on_study(randomized: pl.DataFrame, *, seed: int, cutoff: datetime.date, protocol: Protocol):
+    try:
+        from trialkit.demo.treatment import generate_on_study
+    except ModuleNotFoundError as exc:       # the other half is written in parallel
+        if exc.name != "trialkit.demo.treatment":
+            raise
+        return _OnStudyStub()
+    return generate_on_study(randomized, seed=seed, cutoff=cutoff, protocol=protocol)
+
+
+# ---------------------------------------------------------------- arguments
+def _check_args(seed: Any, subjects: Any, cutoff: Any, protocol: Protocol) -> tuple[int, int, datetime.date]:
+    seed = DEFAULT_SEED if seed is None else seed
+    subjects = DEFAULT_SUBJECTS if subjects is None else subjects
+    cutoff = DEFAULT_CUTOFF if cutoff is None else cutoff
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ParamsError(f"trialkit: demo seed must be a whole number >= 0, not {seed!r}.")
+    if isinstance(subjects, bool) or not isinstance(subjects, int) or not 1 <= subjects <= MAX_SUBJECTS:
+        raise ParamsError(f"trialkit: demo subjects (the number randomized) must be a whole number "
+                          f"from 1 to {MAX_SUBJECTS:,}, not {subjects!r}. The default is {DEFAULT_SUBJECTS}.")
+    if isinstance(cutoff, datetime.datetime):
+        cutoff = cutoff.date()
+    if not isinstance(cutoff, datetime.date):
+        try:
+            cutoff = datetime.date.fromisoformat(str(cutoff).strip())
+            if len(str(cutoff).strip()) != 10:
+                raise ValueError
+        except ValueError:
+            raise ParamsError(f"trialkit: demo cutoff {cutoff!r} is not an ISO date (YYYY-MM-DD), "
+                              f"e.g. {DEFAULT_CUTOFF}.") from None
+    start = protocol.study["start_date"]
+    start = datetime.date.fromisoformat(start) if isinstance(start, str) else start
+    earliest = start + datetime.timedelta(days=MIN_CUTOFF_DAYS)
+    if cutoff < earliest:
+        raise ParamsError(f"trialkit: demo cutoff {cutoff.isoformat()} is before the study could have "
+                          f"randomized anyone: the study started {start.isoformat()} and the cutoff must be "
+                          f"on or after {earliest.isoformat()} ({MIN_CUTOFF_DAYS} days later).")
+    return seed, subjects, cutoff
+
+
+# ---------------------------------------------------------------- assembling
+def _renumber(frame: pl.DataFrame, seq: str, order: list[str]) -> pl.DataFrame:
+    """Sort by subject and ``order`` (stable) and number --SEQ 1.. within each subject."""
+    if frame.height == 0:
+        return frame
+    keep = [c for c in frame.columns if c != seq]
+    frame = frame.sort(["USUBJID", *order], maintain_order=True, nulls_last=True)
+    frame = frame.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("USUBJID").alias(seq))
+    pos = keep.index("USUBJID") + 1
+    return frame.select(keep[:pos] + [seq] + keep[pos:])
+
+
+def _assemble(screen, on_study) -> dict[str, pl.DataFrame]:
+    ds_scr = screen.datasets
+    dm = ds_scr["dm"]
+    upd = on_study.dm_updates
+    for col in ("RFXSTDTC", "RFXENDTC", "RFENDTC", "DTHDTC", "DTHFL"):
+        if upd.height == 0 or col not in upd.columns:
+            dm = dm.with_columns(pl.lit(None, dtype=pl.String).alias(col)) if col not in dm.columns else dm
+    if upd.height:
+        cols = [c for c in ("RFXSTDTC", "RFXENDTC", "RFENDTC", "DTHDTC", "DTHFL") if c in upd.columns]
+        dm = dm.drop([c for c in cols if c in dm.columns]).join(
+            upd.select("USUBJID", *[pl.col(c).cast(pl.String) for c in cols]), on="USUBJID", how="left")
+    dm = dm.with_columns(
+        pl.col("RFXSTDTC").alias("RFSTDTC"),   # reference start = first study treatment
+        pl.coalesce("RFPENDTC", "RFENDTC").alias("RFPENDTC"),
+    ).select(list(DM_COLUMNS)).sort("USUBJID")
+
+    ds = ds_scr["ds"]
+    disp = on_study.disposition
+    if disp.height:
+        disp = disp.with_columns(pl.lit(3).alias("ORD"))
+        if "DSDTC" not in disp.columns:
+            disp = disp.with_columns(pl.col("DSSTDTC").alias("DSDTC"))
+        ds = pl.concat([ds, disp.drop([c for c in ("DSSEQ",) if c in disp.columns])], how="diagonal_relaxed")
+    ds = _renumber(ds, "DSSEQ", ["DSSTDTC", "ORD"]).drop("ORD")
+
+    out = {"dm": dm, "ds": ds}
+    for name in ("ie", "lb", "vs", "qs", "fa"):
+        out[name] = ds_scr[name].sort("USUBJID", maintain_order=True)
+    others = dict(on_study.datasets)
+    pr_parts = [p for p in (ds_scr["pr"], others.pop("pr", None)) if p is not None and p.height]
+    if pr_parts:
+        pr = pl.concat(pr_parts, how="diagonal_relaxed")
+        out["pr"] = _renumber(pr.drop("PRSEQ") if "PRSEQ" in pr.columns else pr, "PRSEQ", ["PRSTDTC"])
+    else:
+        out["pr"] = _renumber(ds_scr["pr"].with_columns(pl.lit(None, dtype=pl.Int64).alias("PRSEQ")), "PRSEQ", ["PRSTDTC"])
+    for name, frame in others.items():
+        out[name.lower()] = frame
+    return out
+
+
+def _generate(seed: int, subjects: int, cutoff: datetime.date, protocol: Protocol,
+              progress: Callable[[str], None]) -> tuple[dict[str, pl.DataFrame], dict]:
+    t0 = time.perf_counter()
+    screen = generate_screening(n_randomized=subjects, seed=seed, cutoff=cutoff, protocol=protocol)
+    progress(f"screening: {screen.truth['n_screened']:,} screened, {subjects:,} randomized "
+             f"({time.perf_counter() - t0:.1f} s)")
+    on_study = _on_study(screen.randomized, seed=seed, cutoff=cutoff, protocol=protocol)
+    progress(f"on study: treatments and tumour assessments ({time.perf_counter() - t0:.1f} s)")
+    datasets = _assemble(screen, on_study)
+    truth = {
+        "generator": f"trialkit.demo {__version__}",
+        "seed": seed,
+        "subjects": subjects,
+        "cutoff": cutoff.isoformat(),
+        "studyid": screen.truth["studyid"],
+        "protocol": protocol.study_id,
+        **({k: v for k, v in on_study.truth.items()} if on_study.truth else {}),
+        "screening": screen.truth,
+        "on_study_stub": isinstance(on_study, _OnStudyStub),
+    }
+    return datasets, truth
+
+
+# ---------------------------------------------------------------- public API
+def generate_demo(*, seed: int = DEFAULT_SEED, subjects: int = DEFAULT_SUBJECTS,
+                  cutoff: str | datetime.date = DEFAULT_CUTOFF) -> tuple[dict[str, pl.DataFrame], dict]:
+    """Simulate the demo study in memory.
+
+    Args:
+        seed: random seed; the same seed gives the same data.
+        subjects: number randomized (screened ≈ subjects × 200/120).
+        cutoff: data cutoff (ISO date); nothing after it is recorded.
+
+    Returns:
+        ``(datasets, truth)``: lower-case SDTM name -> frame, and the planted facts.
+
+    Raises:
+        ParamsError: a negative or non-integer seed or subjects, a malformed cutoff, or a
+            cutoff too early for anyone to be randomized.
+
+    Example:
+        >>> datasets, truth = generate_demo(subjects=8, seed=3)
+        >>> truth["screening"]["n_randomized"]
+        8
+    """
+    protocol = load_protocol()
+    seed, subjects, cutoff_date = _check_args(seed, subjects, cutoff, protocol)
+    return _generate(seed, subjects, cutoff_date, protocol, progress=lambda msg: None)
+
+
+def write_demo(out: str | Path, *, seed: int = DEFAULT_SEED, subjects: int = DEFAULT_SUBJECTS,
+               cutoff: str | datetime.date = DEFAULT_CUTOFF, fmt: str = "parquet",
+               progress: Callable[[str], None] | None = None) -> Path:
+    """Generate the demo study and write it to ``out`` (``<name>.<fmt>`` + ``demo_truth.json``).
+
+    Byte-identical across runs for the same arguments; written atomically.
+
+    Example:
+        >>> write_demo("demo-data", subjects=8, fmt="csv")  # doctest: +SKIP
+        PosixPath('demo-data')
+    """
+    if fmt not in FORMATS:
+        raise ParamsError(f"trialkit: unknown demo format '{fmt}'. Choose one of: {', '.join(FORMATS)}.")
+    protocol = load_protocol()
+    seed, subjects, cutoff_date = _check_args(seed, subjects, cutoff, protocol)
+    progress = progress or (lambda msg: None)
+    datasets, truth = _generate(seed, subjects, cutoff_date, protocol, progress)
+    t0 = time.perf_counter()
+    path = write_datasets(datasets, truth, Path(out), fmt=fmt, stamp=cutoff_date)
+    progress(f"written: {len(datasets)} datasets as {fmt} ({time.perf_counter() - t0:.1f} s)")
+    return path
+
+
+def _fingerprint() -> str:
+    # The cache key includes the generator's code and the protocol file, so a changed
+    # generator never serves stale data under an unchanged package version.
+    h = hashlib.sha256()
+    here = Path(__file__).parent
+    for p in sorted(here.glob("*.py")):
+        h.update(p.name.encode() + p.read_bytes())
+    h.update((resources.files("trialkit.protocols") / "nct07334483.yaml").read_bytes())
+    return h.hexdigest()[:8]
+
+
+def demo_data_dir(*, seed: int = DEFAULT_SEED) -> Path:
+    """The built-in demo (default subjects and cutoff, parquet), generated once and cached.
+
+    The folder is ``$TRIALKIT_CACHE_DIR/demo-<version>-<seed>-<code hash>`` (default cache
+    root ``~/.cache/trialkit``); it is built in a temporary folder and renamed into place, so
+    concurrent callers never see a partial demo.
+
+    Example:
+        >>> (demo_data_dir() / "dm.parquet").is_file()  # doctest: +SKIP
+        True
+    """
+    root = Path(os.environ.get("TRIALKIT_CACHE_DIR") or Path.home() / ".cache" / "trialkit")
+    target = root / f"demo-{__version__}-{seed}-{_fingerprint()}"
+    if (target / TRUTH_FILE).is_file():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.build-", dir=root))
+    try:
+        write_demo(tmp / "demo", seed=seed)
+        try:
+            os.replace(tmp / "demo", target)
+        except OSError:
+            if not (target / TRUTH_FILE).is_file():   # not a concurrent build that won
+                shutil.rmtree(target, ignore_errors=True)
+                os.replace(tmp / "demo", target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def main_demo(out: str | Path, seed: int | None = None, subjects: int | None = None,
+              cutoff: str | None = None, fmt: str = "parquet") -> int:
+    """``trialkit demo``: write the demo study and print where and how much.
+
+    Example:
+        >>> main_demo("demo-data", seed=None, subjects=8, cutoff=None, fmt="csv")  # doctest: +SKIP
+        trialkit: wrote the demo study (seed 20250822, 8 randomized) to demo-data as csv
+        ...
+        0
+    """
+    seed = DEFAULT_SEED if seed is None else seed
+    subjects = DEFAULT_SUBJECTS if subjects is None else subjects
+    cutoff = DEFAULT_CUTOFF if cutoff is None else cutoff
+    fmt = fmt or "parquet"
+    t0 = time.perf_counter()
+
+    def progress(msg: str) -> None:
+        if isinstance(subjects, int) and subjects >= PROGRESS_FROM:
+            print(f"trialkit: {msg}", flush=True)
+
+    path = write_demo(out, seed=seed, subjects=subjects, cutoff=cutoff, fmt=fmt, progress=progress)
+    ext = FORMATS[fmt]
+    print(f"trialkit: wrote the demo study (seed {seed}, {subjects:,} randomized, cutoff {cutoff}) to {path} "
+          f"as {fmt} in {time.perf_counter() - t0:.1f} s")
+    for f in sorted(path.glob(f"*.{ext}")):
+        n = _count_rows(f, fmt)
+        print(f"  {f.name:<16} {n:>10,} rows")
+    print(f"  {TRUTH_FILE:<16} what was planted (screen failures, deviations, ...)")
+    return 0
+
+
+def _count_rows(path: Path, fmt: str) -> int:
+    if fmt == "parquet":
+        return pl.scan_parquet(path).select(pl.len()).collect().item()
+    if fmt == "csv":
+        return pl.scan_csv(path, infer_schema=False).select(pl.len()).collect().item()
+    import pyreadstat
+
+    return pyreadstat.read_xport(str(path), metadataonly=True)[1].number_rows or 0
