@@ -1,0 +1,521 @@
+"""The demo study's tumour assessments: TU, TR and RS by BICR and investigator, mRECIST and RECIST 1.1.
+
+Everything is vectorized: one numpy array per quantity over all subjects, loops only over
+the visit number, the reader and the criteria; no Python loop over subjects.
+
+The disease model (simulation assumptions, not protocol rules, so they live here):
+
+- each subject has 1-2 intrahepatic target lesions (plus, in a few, a porta hepatis lymph
+  node with a short axis >= 20 mm, measured as LPERP), and non-target lesions (a portal vein
+  tumour thrombus, another intrahepatic lesion);
+- the viable fraction of the tumour ``f(t)`` falls from 1 at randomization towards a depth
+  ``d`` (0 = complete loss of arterial enhancement) with a time constant ``tau``; at a latent
+  progression time it either grows exponentially (progression by the sum), a new intrahepatic
+  lesion appears, or the thrombus progresses unequivocally;
+- mRECIST measures the viable diameter; RECIST 1.1 the whole diameter, which shrinks by only
+  a fraction ``s`` of the viable shrinkage (necrotic tumour stays) and grows by the same mm;
+- BICR ("INDEPENDENT ASSESSOR", "RADIOLOGIST 1", ACPTFL "Y") and the investigator read the same
+  scans with their own measurement noise, detect new lesions and non-target changes with a
+  lag of at most one visit, hence the 10-15 % discordance.
+
+The time-point responses are then derived from the recorded measurements with the criteria's
+thresholds (``protocol.response``), so RS is consistent with TR by construction.
+
+Example:
+    >>> import numpy as np
+    >>> from trialkit.protocol import load_protocol
+    >>> disease = simulate_disease(arm_idx=np.array([0, 3]), horizon=np.array([300, 300]),
+    ...     never_treated=np.array([False, False]), t_death0=np.array([np.inf, np.inf]),
+    ...     t_withdrawal=np.array([np.inf, np.inf]), protocol=load_protocol(),
+    ...     rng=np.random.default_rng(1))
+    >>> sorted(disease.assessments.columns)[:3]
+    ['CRIT', 'E2', 'E3']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+READERS = ("BICR", "INVESTIGATOR")          # reader 0 is the accepted BICR reader
+CRITERIA = ("MRECIST", "RECIST11")          # keys of protocol.response["criteria"]
+
+# --- simulation assumptions (not protocol rules) --------------------------------------------
+# latent responder probability by arm index (A, B, C, D); tuned so that the BICR mRECIST ORR
+# (all randomized in the denominator) is ~65 / 55 / 45 / 35 %.
+P_RESPONDER = np.array([0.70, 0.60, 0.50, 0.385])
+P_CR_GIVEN_RESPONDER = 0.3
+MEDIAN_PROGRESSION_DAYS = np.array([330.0, 280.0, 230.0, 190.0])
+P_PROGRESSION_TYPE = (0.55, 0.30, 0.15)      # by the sum, new lesion, non-target
+P_MISSED_VISIT = 0.02
+P_UNSCHEDULED = 0.03
+P_TARGET_NOT_ASSESSED = 0.012
+P_CONFIRMATORY_SCAN_AFTER_PD = 0.3
+P_READER_LAG = 0.18                          # a reader sees a new lesion / NT PD one visit late
+MEASUREMENT_SD = 0.08                        # log-scale noise of one diameter reading
+VIABLE_VISIBLE_MM = 5                        # a viable remnant below this is "no enhancement"
+PROG_SUM, PROG_NEW, PROG_NT = 0, 1, 2
+
+
+@dataclass
+class Disease:
+    """What :func:`simulate_disease` returns.
+
+    Attributes:
+        assessments: one row per scan x reader x criteria with the lesion values (V1-V3),
+            non-target states (NT1, NT2), new-lesion flag, derived sums and responses.
+        lesions: per-subject baseline lesion layout (E2, E3, HAS_NT1, HAS_NT2, METHOD).
+        pd_rel: days from randomization to the first investigator mRECIST PD scan (inf if none).
+        t_death: days from randomization to death (inf if none, may exceed the horizon).
+        missed: (subject index, VISITNUM) of scheduled visits that were missed.
+    """
+
+    assessments: pl.DataFrame
+    lesions: dict
+    pd_rel: np.ndarray
+    t_death: np.ndarray
+    missed: list
+
+
+def _viable_fraction(t, depth, tau, t_prog, doubling, prog_type):
+    """The latent viable fraction of the baseline tumour at day ``t`` (vectorized)."""
+    tt = np.maximum(t, 0.0)
+    f_pre = depth + (1 - depth) * np.exp(-tt / tau)
+    f_at_prog = depth + (1 - depth) * np.exp(-np.maximum(t_prog, 0.0) / tau)
+    grown = f_at_prog * np.exp(np.log(2) * np.maximum(t - t_prog, 0.0) / doubling)
+    f_post = np.where(prog_type == PROG_SUM, grown, f_at_prog)
+    return np.where(t < t_prog, f_pre, f_post), f_at_prog
+
+
+def simulate_disease(*, arm_idx, horizon, never_treated, t_death0, t_withdrawal, protocol, rng,
+                     tumor_count=None, largest_mm=None) -> Disease:
+    """Simulate scans, lesion measurements and derived time-point responses.
+
+    Args:
+        arm_idx: int array, 0..3 for arms A..D.
+        horizon: days from randomization to the data cutoff (records after it do not exist).
+        never_treated: bool array; these subjects have the baseline scan only.
+        t_death0: days to a death not caused by progression (inf if none).
+        t_withdrawal: days to withdrawal of consent (inf if none); no scan from that day on.
+        protocol: the loaded protocol (response thresholds and the assessment schedule).
+        rng: a numpy Generator (its own stream).
+        tumor_count, largest_mm: optional baseline tumour count and largest diameter (mm)
+            from screening, used for consistent baselines.
+
+    Returns:
+        A :class:`Disease`.
+    """
+    resp = protocol.response
+    n = arm_idx.shape[0]
+    interval = int(resp["assessment_interval_days"])
+    window = int(resp["assessment_window_days"])
+
+    # --- latent course ------------------------------------------------------------------------
+    responder = rng.random(n) < P_RESPONDER[arm_idx]
+    complete = responder & (rng.random(n) < P_CR_GIVEN_RESPONDER)
+    depth = np.where(responder, rng.uniform(0.05, 0.55, n), rng.uniform(0.78, 1.05, n))
+    depth = np.where(complete, 0.0, depth)
+    tau = rng.uniform(15, 45, n)
+    t_prog = rng.exponential(MEDIAN_PROGRESSION_DAYS[arm_idx] / np.log(2))
+    t_prog = np.maximum(np.where(responder, t_prog, 0.7 * t_prog), 20.0)
+    doubling = rng.uniform(45, 90, n)
+    prog_type = rng.choice(3, n, p=P_PROGRESSION_TYPE)
+    s_recist = rng.uniform(0.35, 0.6, n)
+
+    # --- baseline lesions ---------------------------------------------------------------------
+    if tumor_count is not None:
+        n_liver = np.clip(np.nan_to_num(tumor_count, nan=1), 1, 2).astype(int)
+    else:
+        n_liver = 1 + (rng.random(n) < 0.55)
+    draw_whole1 = rng.uniform(25, 95, n)
+    whole1 = draw_whole1 if largest_mm is None else np.where(np.isnan(largest_mm), draw_whole1,
+                                                             np.clip(largest_mm, 12, 160))
+    necro = rng.uniform(1.0, 1.3, (n, 2))            # whole / viable diameter at baseline
+    viable1 = np.maximum(whole1 / necro[:, 0], 11.0)
+    viable2 = rng.uniform(11, np.maximum(12, 0.8 * viable1))
+    whole_base = np.stack([viable1 * necro[:, 0], viable2 * necro[:, 1]], axis=1)
+    viable_base = np.stack([viable1, viable2], axis=1)
+    has_node = rng.random(n) < 0.07                    # porta hepatis node, SA >= 20 mm
+    node_sa = rng.uniform(20, 32, n)
+    hetero = rng.uniform(0.85, 1.15, (n, 3))           # lesion-to-lesion response spread
+    has_nt1 = rng.random(n) < 0.25                     # portal vein tumour thrombus (Vp1-3)
+    has_nt2 = rng.random(n) < 0.35                     # another, non-measurable intrahepatic
+    has_nt = has_nt1 | has_nt2
+    prog_type = np.where((prog_type == PROG_NT) & ~has_nt, PROG_NEW, prog_type)
+    prog_type = np.where((prog_type == PROG_SUM) & (depth == 0), PROG_NEW, prog_type)
+    mri = rng.random(n) < 0.2
+    e2 = n_liver == 2
+
+    # --- the scan schedule: baseline + every `interval` days +/- window -------------------------
+    k_max = max(1, int(np.max(horizon, initial=0) + window) // interval)
+    stop = np.minimum(np.minimum(t_death0, t_withdrawal), horizon + 1.0)   # scans strictly before
+    subj_l, vnum_l, t_l = [], [], []
+    missed = []
+    sched_t = np.empty((n, k_max + 1))
+    for k in range(k_max + 1):
+        if k == 0:
+            t = -rng.integers(1, 22, n).astype(float)   # within the 28-day screening window
+            ok = np.ones(n, dtype=bool)
+        else:
+            t = (k * interval + rng.integers(-window, window + 1, n)).astype(float)
+            ok = (t < stop) & ~never_treated
+            miss = ok & (rng.random(n) < P_MISSED_VISIT)
+            missed.extend((int(i), k) for i in np.flatnonzero(miss))
+            ok &= ~miss
+        sched_t[:, k] = np.where(ok, t, np.nan)
+        idx = np.flatnonzero(ok)
+        subj_l.append(idx)
+        vnum_l.append(np.full(idx.size, float(k)))
+        t_l.append(t[idx])
+    # one unscheduled scan 10-20 days after a scheduled one, in a few subjects
+    pick_k = rng.integers(1, k_max + 1, n)
+    t_unsched = sched_t[np.arange(n), pick_k] + rng.integers(10, 21, n)
+    uns = (rng.random(n) < P_UNSCHEDULED) & ~np.isnan(t_unsched) & (t_unsched < stop)
+    idx = np.flatnonzero(uns)
+    subj_l.append(idx)
+    vnum_l.append(pick_k[idx] + 0.1)
+    t_l.append(t_unsched[idx])
+    subj = np.concatenate(subj_l)
+    vnum = np.concatenate(vnum_l)
+    t = np.concatenate(t_l)
+    order = np.lexsort((t, subj))
+    subj, vnum, t = subj[order], vnum[order], t[order]
+    n_scans = subj.size
+
+    # --- latent values at each scan -------------------------------------------------------------
+    f, f_at_prog = _viable_fraction(t, depth[subj], tau[subj], t_prog[subj], doubling[subj],
+                                    prog_type[subj])
+    s = s_recist[subj]
+    f_rec = np.where(t < t_prog[subj], 1 - s * (1 - f), 1 - s * (1 - f_at_prog) + (f - f_at_prog))
+    h = hetero[subj]
+    # scans at or after the latent progression, counted per subject (1 = the first)
+    after = (t >= t_prog[subj]).astype(np.int64)
+    cnt_after = _cumsum_by_group(after, subj)
+
+    frames = []
+    for r, _reader in enumerate(READERS):
+        lag = (rng.random(n) < P_READER_LAG).astype(int)[subj]
+        new_seen = (prog_type[subj] == PROG_NEW) & (cnt_after >= 1 + lag)
+        nt_pd = (prog_type[subj] == PROG_NT) & (cnt_after >= 1 + lag)
+        absent_thr = 0.12 * rng.uniform(0.6, 1.4, n)[subj]
+        not_assessed = (vnum > 0) & (t < t_prog[subj]) & (rng.random(n_scans) < P_TARGET_NOT_ASSESSED)
+        node_val = np.where(
+            has_node[subj],
+            np.maximum(np.round(node_sa[subj] * np.clip(1 - (1 - f) * h[:, 2], 0.25, None)
+                                * rng.lognormal(0, MEASUREMENT_SD, n_scans)), 6),
+            np.nan)
+        for c, crit in enumerate(CRITERIA):
+            vals = []
+            for j in range(2):
+                noise = rng.lognormal(0, MEASUREMENT_SD, n_scans)
+                if crit == "MRECIST":
+                    true = viable_base[subj, j] * np.clip(1 - (1 - f) * h[:, j], 0, None)
+                    v = np.round(true * noise)
+                    v = np.where(v < VIABLE_VISIBLE_MM, 0.0, v)
+                else:
+                    true = whole_base[subj, j] * np.clip(1 - (1 - f_rec) * h[:, j], 0.05, None)
+                    v = np.maximum(np.round(true * noise), 5.0)   # too small to measure: 5 mm
+                vals.append(v)
+            v1 = np.where(not_assessed, np.nan, vals[0])
+            v2 = np.where(e2[subj], vals[1], np.nan)
+            if crit == "MRECIST":
+                # arterial enhancement gone in the non-target lesion
+                nt_state = np.where(f < absent_thr, 1, 0)
+            else:
+                nt_state = np.zeros(n_scans, dtype=int)             # thrombus persists
+            # non-target progression shows in the first non-target lesion (the thrombus if any)
+            pd1 = nt_pd & has_nt1[subj]
+            pd2 = nt_pd & ~has_nt1[subj] & has_nt2[subj]
+            nt1 = np.where(has_nt1[subj], np.where(pd1, 2, nt_state), -1)   # 0 PRESENT 1 ABSENT 2 UNEQ.
+            nt2 = np.where(has_nt2[subj], np.where(pd2, 2, nt_state), -1)
+            frames.append(pl.DataFrame({
+                "SUBJ": subj.astype(np.int32), "T": t.astype(np.int32), "VNUM": vnum,
+                "READER": np.full(n_scans, r, dtype=np.int8), "CRIT": np.full(n_scans, c, dtype=np.int8),
+                "V1": v1, "V2": v2, "V3": node_val, "NE": not_assessed,
+                "E2": e2[subj], "E3": has_node[subj],
+                "NT1": nt1.astype(np.int8), "NT2": nt2.astype(np.int8), "NEW": new_seen,
+            }, nan_to_null=True))
+    assessments = derive_time_point_responses(pl.concat(frames), protocol)
+
+    # --- first investigator mRECIST PD; scans stop after it (sometimes one more), death after it
+    inv_pd = (assessments.filter((pl.col("READER") == 1) & (pl.col("CRIT") == 0)
+                                 & (pl.col("OVRLRESP") == "PD"))
+              .group_by("SUBJ").agg(pl.col("T").min()))
+    pd_rel = np.full(n, np.inf)
+    pd_rel[inv_pd["SUBJ"].to_numpy()] = inv_pd["T"].to_numpy()
+    # deaths after progression (median ~10 months), else the background death time
+    post_pd_death = np.floor(pd_rel + 14 + rng.exponential(420, n))
+    t_death = np.minimum(t_death0, post_pd_death)
+    confirm = rng.random(n) < P_CONFIRMATORY_SCAN_AFTER_PD
+    scans = pl.DataFrame({"SUBJ": subj.astype(np.int32), "T": t.astype(np.int32)})
+    n_after_pd = _cumsum_by_group((t > pd_rel[subj]).astype(np.int64), subj)
+    keep = (n_after_pd <= confirm[subj].astype(int)) & (t < t_death[subj])
+    kept = scans.filter(pl.Series(keep)).select("SUBJ", "T")
+    assessments = assessments.join(kept, on=["SUBJ", "T"], how="semi")
+    kept_missed = missed
+    lesions = {"E2": e2, "E3": has_node, "HAS_NT1": has_nt1, "HAS_NT2": has_nt2, "MRI": mri}
+    return Disease(assessments=assessments, lesions=lesions, pd_rel=pd_rel, t_death=t_death,
+                   missed=kept_missed)
+
+
+def _cumsum_by_group(values: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Cumulative sum of ``values`` restarting at each new ``group`` (rows sorted by group)."""
+    if values.size == 0:
+        return values
+    total = np.cumsum(values)
+    starts = np.r_[True, group[1:] != group[:-1]]
+    before = np.r_[0, total][np.flatnonzero(starts)]
+    return total - before[np.cumsum(starts) - 1]
+
+
+def derive_time_point_responses(assessments: pl.DataFrame, protocol) -> pl.DataFrame:
+    """Add SUM, BASE, NADIR, TRGRESP, NTRGRESP, NEWLPROG and OVRLRESP to scan-level rows.
+
+    Target response from the sum of diameters (V1..V3; V3 the nodal short axis): CR when
+    every non-nodal target is 0 and the node < 10 mm; PD when the sum is >= ``pd_pct`` % above
+    the nadir (smallest earlier sum, baseline included) and >= ``pd_min_abs_mm`` above it (a
+    nadir of 0 makes any reappearance >= that many mm PD); PR when <= ``pr_pct`` % from the
+    baseline sum; NE when a target was not assessed. The overall response follows the
+    RECIST 1.1 / mRECIST time-point grid.
+
+    Example:
+        >>> rows = pl.DataFrame({"SUBJ": [0, 0], "READER": [0, 0], "CRIT": [0, 0], "T": [-3, 40],
+        ...     "VNUM": [0.0, 1.0], "V1": [50.0, 30.0], "V2": [None, None], "V3": [None, None],
+        ...     "NE": [False, False], "E2": [False, False], "E3": [False, False],
+        ...     "NT1": [-1, -1], "NT2": [-1, -1], "NEW": [False, False]})
+        >>> derive_time_point_responses(rows, load_protocol())["OVRLRESP"].to_list()
+        [None, 'PR']
+    """
+    r = protocol.response
+    pr_pct, pd_pct, pd_abs = float(r["pr_pct"]), float(r["pd_pct"]), float(r["pd_min_abs_mm"])
+    grp = ["SUBJ", "READER", "CRIT"]
+    total = (pl.col("V1") + pl.when(pl.col("E2")).then(pl.col("V2")).otherwise(0.0)
+             + pl.when(pl.col("E3")).then(pl.col("V3")).otherwise(0.0))
+    out = (assessments.sort(grp + ["T"])
+           .with_columns(pl.when(pl.col("NE")).then(None).otherwise(total).alias("SUM"))
+           .with_columns(
+               pl.col("SUM").first().over(grp).alias("BASE"),
+               # nadir: the smallest earlier evaluable sum, baseline included
+               pl.col("SUM").cum_min().forward_fill().shift(1).over(grp).alias("NADIR"))
+           )
+    cr = ((pl.col("V1") == 0) & (~pl.col("E2") | (pl.col("V2") == 0))
+          & (~pl.col("E3") | (pl.col("V3") < 10)))
+    rise = pl.col("SUM") - pl.col("NADIR")
+    pd = (rise >= pd_abs) & ((pl.col("NADIR") == 0) | (100 * rise / pl.col("NADIR") >= pd_pct))
+    trg = (pl.when(pl.col("NE")).then(pl.lit("NE"))
+           .when(cr).then(pl.lit("CR"))
+           .when(pd).then(pl.lit("PD"))
+           .when(100 * (pl.col("SUM") - pl.col("BASE")) / pl.col("BASE") <= pr_pct).then(pl.lit("PR"))
+           .otherwise(pl.lit("SD")))
+    has1, has2 = pl.col("NT1") >= 0, pl.col("NT2") >= 0
+    ntr = (pl.when(~has1 & ~has2).then(None)
+           .when((pl.col("NT1") == 2) | (pl.col("NT2") == 2)).then(pl.lit("PD"))
+           .when((~has1 | (pl.col("NT1") == 1)) & (~has2 | (pl.col("NT2") == 1))).then(pl.lit("CR"))
+           .otherwise(pl.lit("NON-CR/NON-PD")))
+    out = out.with_columns(trg.alias("TRGRESP"), ntr.alias("NTRGRESP"))
+    ovr = (pl.when((pl.col("TRGRESP") == "PD") | (pl.col("NTRGRESP") == "PD") | pl.col("NEW")).then(pl.lit("PD"))
+           .when(pl.col("TRGRESP") == "NE").then(pl.lit("NE"))
+           .when((pl.col("TRGRESP") == "CR") & (pl.col("NTRGRESP").is_null() | (pl.col("NTRGRESP") == "CR")))
+           .then(pl.lit("CR"))
+           .when(pl.col("TRGRESP").is_in(["CR", "PR"])).then(pl.lit("PR"))
+           .otherwise(pl.lit("SD")))
+    baseline = pl.col("VNUM") == 0
+    return out.with_columns(
+        pl.when(baseline).then(None).otherwise(ovr).alias("OVRLRESP"),
+        pl.when(baseline).then(None).otherwise(pl.col("TRGRESP")).alias("TRGRESP"),
+        pl.when(baseline).then(None).otherwise(pl.col("NTRGRESP")).alias("NTRGRESP"),
+        (pl.col("NEW") & ~baseline).alias("NEW"),
+    )
+
+
+# --- SDTM builders -------------------------------------------------------------------------------
+
+def _iso(days_from_rand: pl.Expr) -> pl.Expr:
+    """ISO 8601 date string of RANDDT + ``days_from_rand``."""
+    return (pl.col("RANDDT") + pl.duration(days=days_from_rand)).dt.to_string("%Y-%m-%d")
+
+
+def _study_day(days_from_rand: pl.Expr) -> pl.Expr:
+    """Study day: day 1 = randomization, the day before is day -1 (no day 0)."""
+    return pl.when(days_from_rand >= 0).then(days_from_rand + 1).otherwise(days_from_rand).cast(pl.Int32)
+
+
+def _visit(protocol) -> pl.Expr:
+    weeks_per_visit = int(protocol.response["assessment_interval_days"]) // 7
+    k = pl.col("VNUM").floor().cast(pl.Int32)
+    return (pl.when(pl.col("VNUM") == 0).then(pl.lit("BASELINE"))
+            .when(pl.col("VNUM") != pl.col("VNUM").floor()).then(pl.lit("UNSCHEDULED"))
+            .otherwise(pl.format("WEEK {}", k * weeks_per_visit)))
+
+
+def _reader_cols(prefix: str, protocol) -> list[pl.Expr]:
+    bicr = pl.col("READER") == 0
+    return [
+        pl.when(bicr).then(pl.lit(protocol.response["assessors"]["BICR"]))
+        .otherwise(pl.lit(protocol.response["assessors"]["INVESTIGATOR"])).alias(f"{prefix}EVAL"),
+        pl.when(bicr).then(pl.lit("RADIOLOGIST 1")).otherwise(None).alias(f"{prefix}EVALID"),
+        pl.when(bicr).then(pl.lit("Y")).otherwise(None).alias(f"{prefix}ACPTFL"),
+    ]
+
+
+def _criteria_cat(protocol) -> pl.Expr:
+    cats = protocol.response["criteria"]
+    return (pl.when(pl.col("CRIT") == 0).then(pl.lit(cats[CRITERIA[0]]["cat"]))
+            .otherwise(pl.lit(cats[CRITERIA[1]]["cat"])))
+
+
+def _lnk(code: str) -> pl.Expr:
+    # the BICR reader's lesion ids carry the reader prefix, as in the pharmaverse example
+    return pl.when(pl.col("READER") == 0).then(pl.lit("R1-" + code)).otherwise(pl.lit(code))
+
+
+def _number_seq(frame: pl.DataFrame, domain: str, order: list[str]) -> pl.DataFrame:
+    frame = frame.sort(["SUBJ", *order])
+    return frame.with_columns((pl.int_range(pl.len()).over("SUBJ") + 1).cast(pl.Int32).alias(f"{domain}SEQ"))
+
+
+def build_tumor_domains(assessments: pl.DataFrame, subjects: pl.DataFrame, protocol) -> dict[str, pl.DataFrame]:
+    """TU, TR and RS from the scan-level assessments of :func:`simulate_disease`.
+
+    Args:
+        assessments: the ``Disease.assessments`` frame (after truncation).
+        subjects: SUBJ (row index), STUDYID, USUBJID, RANDDT (pl.Date), MRI (bool).
+        protocol: the loaded protocol.
+
+    Returns:
+        ``{"tu": ..., "tr": ..., "rs": ...}`` in SDTM, --SEQ numbered per subject.
+
+    Example:
+        >>> domains = build_tumor_domains(disease.assessments, subjects, protocol)  # doctest: +SKIP
+        >>> domains["rs"]["RSTESTCD"].unique().sort().to_list()  # doctest: +SKIP
+        ['NEWLPROG', 'NTRGRESP', 'OVRLRESP', 'TRGRESP']
+    """
+    a = assessments.join(subjects, on="SUBJ", how="left")
+    common = [pl.col("STUDYID"), pl.col("USUBJID"), pl.col("SUBJ"), pl.col("T"), pl.col("READER"),
+              pl.col("CRIT"), pl.col("VNUM"), pl.col("RANDDT"), pl.col("MRI")]
+
+    # ---- TR: one row per lesion per scan per reader per criteria ----
+    def lesion(where, code, grp, testcd, value, order):
+        return a.filter(where).select(*common, _lnk(code).alias("TRLNKID"), pl.lit(grp).alias("TRGRPID"),
+                                      pl.lit(testcd).alias("TRTESTCD"), value.alias("_VAL"),
+                                      pl.lit(order, dtype=pl.Int8).alias("_ORD"))
+
+    nt_word = (pl.when(pl.col("_S") == 0).then(pl.lit("PRESENT")).when(pl.col("_S") == 1)
+               .then(pl.lit("ABSENT")).otherwise(pl.lit("UNEQUIVOCAL")))
+    parts = [
+        lesion(pl.lit(True), "T01", "TARGET", "LDIAM", pl.col("V1").cast(pl.Float64), 1),
+        lesion(pl.col("E2"), "T02", "TARGET", "LDIAM", pl.col("V2").cast(pl.Float64), 2),
+        lesion(pl.col("E3"), "T03", "TARGET", "LPERP", pl.col("V3").cast(pl.Float64), 3),
+    ]
+    tr_num = pl.concat(parts).with_columns(
+        pl.col("_VAL").cast(pl.Int64).cast(pl.String).alias("TRORRES"),
+        pl.lit("mm").alias("TRORRESU"),
+    ).with_columns(pl.col("TRORRES").alias("TRSTRESC"), pl.col("_VAL").alias("TRSTRESN"),
+                   pl.lit("mm").alias("TRSTRESU"))
+    nt_parts = [
+        a.filter(pl.col("NT1") >= 0).select(*common, _lnk("NT01").alias("TRLNKID"), pl.lit("NON-TARGET").alias("TRGRPID"),
+                                            pl.col("NT1").alias("_S"), pl.lit(4, dtype=pl.Int8).alias("_ORD")),
+        a.filter(pl.col("NT2") >= 0).select(*common, _lnk("NT02").alias("TRLNKID"), pl.lit("NON-TARGET").alias("TRGRPID"),
+                                            pl.col("NT2").alias("_S"), pl.lit(5, dtype=pl.Int8).alias("_ORD")),
+        a.filter(pl.col("NEW")).select(*common, _lnk("NEW01").alias("TRLNKID"), pl.lit("NEW").alias("TRGRPID"),
+                                       pl.lit(2, dtype=pl.Int8).alias("_S"), pl.lit(6, dtype=pl.Int8).alias("_ORD")),
+    ]
+    tr_state = pl.concat(nt_parts).with_columns(
+        pl.lit("TUMSTATE").alias("TRTESTCD"), nt_word.alias("TRORRES")).with_columns(
+        pl.col("TRORRES").alias("TRSTRESC"), pl.lit(None, dtype=pl.Float64).alias("TRSTRESN"),
+        pl.lit(None, dtype=pl.String).alias("TRORRESU"), pl.lit(None, dtype=pl.String).alias("TRSTRESU"),
+        pl.lit(None, dtype=pl.Float64).alias("_VAL")).drop("_S")
+    tr = pl.concat([tr_num, tr_state], how="diagonal")
+    tr = _number_seq(tr, "TR", ["T", "READER", "CRIT", "_ORD"])
+    test_names = {"LDIAM": "Longest Diameter", "LPERP": "Longest Perpendicular", "TUMSTATE": "Tumor State"}
+    not_done = pl.col("TRTESTCD").is_in(["LDIAM", "LPERP"]) & pl.col("_VAL").is_null()
+    tr = tr.select(
+        "STUDYID", pl.lit("TR").alias("DOMAIN"), "USUBJID", "TRSEQ", "TRGRPID", "TRLNKID", "TRTESTCD",
+        pl.col("TRTESTCD").replace_strict(test_names).alias("TRTEST"), "TRORRES", "TRORRESU", "TRSTRESC",
+        "TRSTRESN", "TRSTRESU",
+        pl.when(not_done).then(pl.lit("NOT DONE")).otherwise(None).alias("TRSTAT"),
+        pl.when(not_done).then(pl.lit("NOT ASSESSABLE: IMAGE OBSCURED")).otherwise(None).alias("TRREASND"),
+        _criteria_cat(protocol).alias("TRCAT"),
+        pl.when(pl.col("MRI")).then(pl.lit("MRI")).otherwise(pl.lit("CT SCAN")).alias("TRMETHOD"),
+        *_reader_cols("TR", protocol), pl.col("VNUM").alias("VISITNUM"), _visit(protocol).alias("VISIT"),
+        _iso(pl.col("T")).alias("TRDTC"), _study_day(pl.col("T")).alias("TRDY"),
+    )
+
+    # ---- TU: lesions identified at baseline (per reader), new lesions when first seen ----
+    base = a.filter((pl.col("VNUM") == 0) & (pl.col("CRIT") == 0))
+    first_new = (a.filter(pl.col("NEW") & (pl.col("CRIT") == 0)).sort("T")
+                 .group_by("SUBJ", "READER", maintain_order=True).first())
+
+    def tu_rows(frame, where, code, result, loc, order):
+        return frame.filter(where).select(*common, _lnk(code).alias("TULNKID"), pl.lit(result).alias("TUSTRESC"),
+                                          pl.lit(loc).alias("TULOC"), pl.lit(order, dtype=pl.Int8).alias("_ORD"))
+
+    tu = pl.concat([
+        tu_rows(base, pl.lit(True), "T01", "TARGET", "LIVER", 1),
+        tu_rows(base, pl.col("E2"), "T02", "TARGET", "LIVER", 2),
+        tu_rows(base, pl.col("E3"), "T03", "TARGET", "LYMPH NODE", 3),
+        tu_rows(base, pl.col("NT1") >= 0, "NT01", "NON-TARGET", "PORTAL VEIN", 4),
+        tu_rows(base, pl.col("NT2") >= 0, "NT02", "NON-TARGET", "LIVER", 5),
+        tu_rows(first_new, pl.lit(True), "NEW01", "NEW", "LIVER", 6),
+    ])
+    tu = _number_seq(tu, "TU", ["T", "READER", "_ORD"]).select(
+        "STUDYID", pl.lit("TU").alias("DOMAIN"), "USUBJID", "TUSEQ", "TULNKID",
+        pl.lit("TUMIDENT").alias("TUTESTCD"), pl.lit("Tumor Identification").alias("TUTEST"),
+        pl.col("TUSTRESC").alias("TUORRES"), "TUSTRESC", "TULOC",
+        pl.when(pl.col("MRI")).then(pl.lit("MRI")).otherwise(pl.lit("CT SCAN")).alias("TUMETHOD"),
+        *_reader_cols("TU", protocol), pl.col("VNUM").alias("VISITNUM"), _visit(protocol).alias("VISIT"),
+        _iso(pl.col("T")).alias("TUDTC"), _study_day(pl.col("T")).alias("TUDY"),
+    )
+
+    # ---- RS: time-point responses after baseline ----
+    post = a.filter(pl.col("VNUM") > 0)
+    rs_parts = [
+        post.select(*common, pl.lit("TRGRESP").alias("RSTESTCD"), pl.col("TRGRESP").alias("RSORRES"),
+                    pl.lit(1, dtype=pl.Int8).alias("_ORD")),
+        post.filter(pl.col("NTRGRESP").is_not_null()).select(
+            *common, pl.lit("NTRGRESP").alias("RSTESTCD"), pl.col("NTRGRESP").alias("RSORRES"),
+            pl.lit(2, dtype=pl.Int8).alias("_ORD")),
+        post.filter(pl.col("NEW")).select(*common, pl.lit("NEWLPROG").alias("RSTESTCD"),
+                                          pl.lit("UNEQUIVOCAL").alias("RSORRES"), pl.lit(3, dtype=pl.Int8).alias("_ORD")),
+        post.select(*common, pl.lit("OVRLRESP").alias("RSTESTCD"), pl.col("OVRLRESP").alias("RSORRES"),
+                    pl.lit(4, dtype=pl.Int8).alias("_ORD")),
+    ]
+    rs_names = {"TRGRESP": "Target Response", "NTRGRESP": "Non-target Response",
+                "NEWLPROG": "New Lesion Progression", "OVRLRESP": "Overall Response"}
+    rs = _number_seq(pl.concat(rs_parts), "RS", ["T", "READER", "CRIT", "_ORD"]).select(
+        "STUDYID", pl.lit("RS").alias("DOMAIN"), "USUBJID", "RSSEQ", "RSTESTCD",
+        pl.col("RSTESTCD").replace_strict(rs_names).alias("RSTEST"), _criteria_cat(protocol).alias("RSCAT"),
+        "RSORRES", pl.col("RSORRES").alias("RSSTRESC"), *_reader_cols("RS", protocol),
+        pl.col("VNUM").alias("VISITNUM"), _visit(protocol).alias("VISIT"),
+        _iso(pl.col("T")).alias("RSDTC"), _study_day(pl.col("T")).alias("RSDY"),
+    )
+    return {"tu": tu, "tr": tr, "rs": rs}
+
+
+def summarize_best_response(assessments: pl.DataFrame, *, reader: int = 0, crit: int = 0,
+                            sd_min_days: int = 42) -> pl.DataFrame:
+    """Unconfirmed best overall response per subject (admiral order CR > PR > SD > PD > NE).
+
+    Only time points on or after randomization up to the first PD count; SD (or an
+    unconfirmed CR/PR, which is at least SD) counts only ``sd_min_days`` after randomization.
+    Subjects without a post-baseline time point are absent (BOR "MISSING").
+
+    Example:
+        >>> summarize_best_response(disease.assessments)  # doctest: +SKIP
+    """
+    ovr = (assessments.filter((pl.col("READER") == reader) & (pl.col("CRIT") == crit)
+                              & pl.col("OVRLRESP").is_not_null() & (pl.col("T") >= 0))
+           .sort("SUBJ", "T")
+           .with_columns((pl.col("OVRLRESP") == "PD").cast(pl.Int32).cum_sum().shift(1, fill_value=0)
+                         .over("SUBJ").alias("_PD_BEFORE"))
+           .filter(pl.col("_PD_BEFORE") == 0))
+    rank = (pl.when(pl.col("OVRLRESP") == "CR").then(1)
+            .when(pl.col("OVRLRESP") == "PR").then(2)
+            .when(pl.col("OVRLRESP").is_in(["CR", "PR", "SD"]) & (pl.col("T") >= sd_min_days)).then(3)
+            .when(pl.col("OVRLRESP") == "PD").then(5)
+            .otherwise(6))
+    names = {1: "CR", 2: "PR", 3: "SD", 5: "PD", 6: "NE"}
+    return (ovr.with_columns(rank.alias("_R")).group_by("SUBJ").agg(pl.col("_R").min())
+            .with_columns(pl.col("_R").replace_strict(names, return_dtype=pl.String).alias("BOR")).drop("_R"))
