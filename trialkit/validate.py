@@ -283,7 +283,7 @@ def _conform(frame: pl.DataFrame, dataset: str, path: Path | None, required_text
                                               "export the column as numbers", frame))
         elif dataset.startswith("ad") and _ADAM_DATE.match(column):
             if dtype == pl.String:
-                cast = compute_date(pl.col(column))
+                cast = compute_date(pl.col(column)).alias(column)
                 bad = numbered.filter(pl.col(column).is_not_null() & cast.is_null())
                 if bad.height:
                     rows = _example_rows(bad, column)
@@ -298,7 +298,7 @@ def _conform(frame: pl.DataFrame, dataset: str, path: Path | None, required_text
                 casts.append(cast)
             elif dtype.is_numeric() and is_sas:
                 # an unformatted SAS date: days since 1960-01-01
-                casts.append((pl.lit(-3653) + pl.col(column).cast(pl.Int32)).cast(pl.Date))
+                casts.append((pl.lit(-3653) + pl.col(column).cast(pl.Int32)).cast(pl.Date).alias(column))
             elif isinstance(dtype, pl.Datetime):
                 casts.append(pl.col(column).dt.date())
             elif dtype != pl.Date and dtype != pl.Null:
