@@ -82,6 +82,20 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 
+class _ParamsLoader(yaml.SafeLoader):
+    """SafeLoader that keeps an impossible date (2026-02-30) as text for a clear message."""
+
+
+def _construct_timestamp(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError:  # PyYAML raises a bare ValueError without file or line
+        return loader.construct_scalar(node)
+
+
+_ParamsLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
+
+
 @dataclass
 class RunParams:
     """One params file, checked and resolved: what one run folder is made from.
@@ -226,7 +240,7 @@ def read_params_file(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     text = path.read_text(encoding="utf-8")
     try:
         node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_ParamsLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""
@@ -282,17 +296,25 @@ def check_key(key: str, value: Any, *, types: Mapping[str, Any], notebooks: Mapp
 def unknown_key_message(key: str, known: Iterable[str]) -> str:
     """'is not a parameter of any report (did you mean ...)' with the closest known key."""
     known = sorted(set(known))
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
-    return f"is not a parameter of any report{hint}.\n  Known keys: {', '.join(known)}"
+    return f"is not a parameter of any report{did_you_mean(key, known)}.\n  Known keys: {', '.join(known)}"
+
+
+def did_you_mean(value: Any, options: Iterable[str], cutoff: float = 0.6) -> str:
+    """" (did you mean 'BICR'?)" for the closest option, ignoring case; "" when none is close.
+
+    Example:
+        >>> did_you_mean("data_cutof", ["data_cutoff", "data_dir"])
+        " (did you mean 'data_cutoff'?)"
+    """
+    by_lower = {o.lower(): o for o in options}
+    close = difflib.get_close_matches(str(value).lower(), list(by_lower), n=1, cutoff=cutoff)
+    return f" (did you mean '{by_lower[close[0]]}'?)" if close else ""
 
 
 def check_value(key: str, value: Any, *, base: Path, study: str | None = None) -> str | None:
     """The value rules of DESIGN section 3 for one key of the right type."""
     if key in CHOICES and value not in CHOICES[key]:
-        close = difflib.get_close_matches(str(value), CHOICES[key], n=1, cutoff=0.5)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        return f"{value!r} is not one of {' | '.join(CHOICES[key])}{hint}."
+        return f"{value!r} is not one of {' | '.join(CHOICES[key])}{did_you_mean(value, CHOICES[key], 0.5)}."
     if key == "data_cutoff" and value not in (None, ""):
         return check_iso_date(value)
     if key == "data_dir" and value not in (None, ""):
@@ -353,9 +375,7 @@ def check_report_names(reports: Sequence[str] | None, notebooks: Mapping[str, Pa
     """Raise ParamsError when a chosen report has no notebook."""
     for name in reports or ():
         if name not in notebooks:
-            close = difflib.get_close_matches(name, list(notebooks), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ParamsError(f"trialkit: {where}: no report named '{name}'{hint}.\n"
+            raise ParamsError(f"trialkit: {where}: no report named '{name}'{did_you_mean(name, notebooks)}.\n"
                               f"  Reports: {', '.join(sorted(notebooks)) or '(no notebooks found)'}")
 
 

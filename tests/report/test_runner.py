@@ -1,0 +1,140 @@
+"""The runner on tiny fixture notebooks (tests/report/notebooks): alpha and beta succeed,
+broken raises in its second code cell. Each execution is ~1 s (kernel start, no imports)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from trialkit.cli import main
+from trialkit.report.index import render_index
+from trialkit.report.runner import Progress, describe_error, run_reports
+
+FIXTURES = Path(__file__).parent / "notebooks"
+
+
+@pytest.fixture(scope="module")
+def failed_run(tmp_path_factory):
+    """One run of all three fixture notebooks, two at a time."""
+    base = tmp_path_factory.mktemp("run")
+    (base / "data").mkdir()
+    (base / "data" / "dm.csv").write_text("USUBJID,SITEID\nS1,01\n")
+    params = base / "site_review.yaml"
+    params.write_text("data_dir: data\ndata_cutoff: 2026-10-31\nrepeats: 3\naudience: analyst\n")
+    result = run_reports([params], out=base / "out", jobs=2, progress=False, notebooks_dir=FIXTURES)
+    return result, base
+
+
+@pytest.mark.slow
+def test_failing_notebook_leaves_the_others_complete(failed_run):
+    result, base = failed_run
+    [run] = result.runs
+    assert result.exit_code == 1
+    assert run.path == base / "out" / "site_review_2026-10-31"  # default name: stem + cutoff
+    status = {r.report: r.status for r in run.reports}
+    assert status == {"alpha": "ok", "beta": "ok", "broken": "failed"}
+    assert (run.path / "alpha.html").is_file() and (run.path / "beta.html").is_file()
+    assert not (run.path / "broken.html").exists()  # never a broken report to e-mail
+    executed = json.loads((run.path / "broken.ipynb").read_text())  # kept, with the error in it
+    outputs = [o for c in executed["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
+    assert outputs and outputs[0]["ename"] == "ValueError"
+
+
+@pytest.mark.slow
+def test_index_marks_the_failure_with_its_reason(failed_run):
+    result, _ = failed_run
+    index = (result.runs[0].path / "index.html").read_text()
+    assert '<a href="alpha.html">alpha</a>' in index
+    assert "failed</span>: cell 4: ValueError: planted failure for the runner tests" in index
+    assert "Traceback" not in index and "NCT07334483" in index and "2026-10-31" in index
+    assert 'src="http' not in index and 'href="http' not in index
+
+
+@pytest.mark.slow
+def test_manifest_records_inputs_versions_timings_and_status(failed_run):
+    result, base = failed_run
+    run_dir = result.runs[0].path
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    data_file = base / "data" / "dm.csv"
+    assert manifest["input_files"] == [{"name": "dm.csv", "bytes": data_file.stat().st_size,
+                                        "sha256": hashlib.sha256(data_file.read_bytes()).hexdigest()}]
+    assert manifest["params"]["data_dir"] == str((base / "data").resolve())
+    assert manifest["params"]["repeats"] == 3 and manifest["status"] == "failed"
+    assert {"python", "trialkit", "polars", "altair", "papermill", "nbconvert", "vl-convert-python",
+            "great-tables"} <= set(manifest["versions"])
+    assert "git_commit" in manifest and manifest["run_start"] <= manifest["run_end"]
+    alpha, _, broken = manifest["reports"]
+    assert alpha["html_bytes"] == (run_dir / "alpha.html").stat().st_size
+    assert alpha["execute_s"] > 0 and alpha["export_s"] > 0
+    assert broken["error"] == {"stage": "execute", "cell": 4, "cell_index": 4, "exception": "ValueError",
+                               "message": "planted failure for the runner tests",
+                               "source": "raise ValueError('planted failure for the runner tests')"}
+
+
+@pytest.mark.slow
+def test_parameters_and_output_dir_reach_the_notebooks(failed_run):
+    result, _ = failed_run
+    run_dir = result.runs[0].path
+    assert (run_dir / "tables" / "alpha.csv").read_text() == "KEY,VALUE\ndata_cutoff,2026-10-31\n"
+    alpha = (run_dir / "alpha.ipynb").read_text()
+    assert "alpha 2" in alpha  # repeats: 3 from the params file, not the default 2
+    assert "jp-InputArea" in (run_dir / "alpha.html").read_text()  # analyst: code shown
+
+
+@pytest.mark.slow
+def test_writes_are_atomic_no_temp_or_staging_left(failed_run):
+    _, base = failed_run
+    leftovers = [p for p in (base / "out").rglob("*") if p.name.startswith(".") or p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+@pytest.mark.slow
+def test_cli_reports_selection_replaces_the_run_folder(failed_run, capsys, monkeypatch):
+    _, base = failed_run
+    monkeypatch.setenv("TRIALKIT_NOTEBOOKS_DIR", str(FIXTURES))
+    code = main(["run", str(base / "site_review.yaml"), "--out", str(base / "out"), "--reports", "beta",
+                 "--jobs", "1"])
+    run_dir = base / "out" / "site_review_2026-10-31"
+    assert code == 0
+    assert sorted(p.name for p in run_dir.glob("*.html")) == ["beta.html", "index.html"]
+    assert not (run_dir / "broken.ipynb").exists()  # the previous run's files went with it
+    assert f"{run_dir / 'index.html'}  (1/1 reports ok)" in capsys.readouterr().out
+
+
+def test_progress_is_one_updating_line_on_a_terminal():
+    stream = io.StringIO()
+    progress = Progress(2, live=True, stream=stream)
+    progress.start("demo/a")
+    progress.finish("demo/a", ok=True, seconds=1.0)
+    progress.close()
+    text = stream.getvalue()
+    assert "\r" in text and "running: demo/a" in text and "[1/2] demo/a ok in 1.0s\n" in text
+
+
+def test_progress_is_plain_lines_otherwise():
+    stream = io.StringIO()
+    progress = Progress(1, live=False, stream=stream)
+    progress.start("demo/a")
+    progress.finish("demo/a", ok=False, seconds=2.0, reason="cell 3: KeyError: 'ARM'")
+    assert "\r" not in stream.getvalue()
+    assert "trialkit: [1/1] demo/a FAILED (cell 3: KeyError: 'ARM') in 2.0s" in stream.getvalue()
+
+
+def test_index_escapes_text_from_the_data():
+    manifest = {"run_name": "r", "run_start": "2026-11-25T08:00:00+00:00",
+                "params": {"study": "NCT07334483", "data_cutoff": "2026-10-31"},
+                "reports": [{"report": "swimmer", "status": "failed", "ipynb": "swimmer.ipynb",
+                             "error": {"cell": 2, "exception": "DataError",
+                                       "message": "site <script>alert(1)</script>"}}]}
+    page = render_index(manifest)
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
+
+
+def test_describe_error_is_one_line():
+    assert describe_error({"stage": "export", "exception": "OSError", "message": "disk full"}) == \
+        "export: OSError: disk full"
+    assert describe_error(None) == ""
