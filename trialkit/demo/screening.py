@@ -648,7 +648,7 @@ def generate_screening(*, n_randomized: int, seed: int, cutoff: datetime.date, p
           .sort(["ROW", "CATORDER"])
           .with_columns(
               pl.lit("IE").alias("DOMAIN"),
-              pl.col("ROW").cum_count().over("ROW").alias("IESEQ"),
+              pl.col("ROW").cum_count().over("ROW").cast(pl.Int64).alias("IESEQ"),
               pl.when(pl.col("IECAT") == "INCLUSION").then(pl.lit("N")).otherwise(pl.lit("Y")).alias("IEORRES"),
               pl.lit(1.0).alias("VISITNUM"), pl.lit("SCREENING").alias("VISIT"), pl.lit("SCREENING").alias("EPOCH"),
               pl.col("ENDSCRDT").dt.strftime("%Y-%m-%d").alias("IEDTC"))
@@ -727,7 +727,7 @@ def generate_screening(*, n_randomized: int, seed: int, cutoff: datetime.date, p
     maa_name = str(protocol.treatment("MAA_MAPPING")["name"])
     maa_rows = ie.filter(pl.col("IETESTCD") == "INCL07")["USUBJID"].unique().sort()
     pr = (subj.filter(pl.col("USUBJID").is_in(maa_rows.to_list()))
-          .select("STUDYID", "USUBJID", pl.lit("PR").alias("DOMAIN"), pl.lit(maa_name).alias("PRTRT"),
+          .select("STUDYID", pl.lit("PR").alias("DOMAIN"), "USUBJID", pl.lit(maa_name).alias("PRTRT"),
                   pl.lit("SIRT PLANNING").alias("PRCAT"), pl.lit("SCREENING").alias("EPOCH"),
                   pl.max_horizontal(pl.col("IMGDT"), pl.col("ENDSCRDT") - pl.duration(days=2)).dt.strftime("%Y-%m-%d").alias("PRSTDTC"))
           .with_columns(pl.col("PRSTDTC").alias("PRENDTC")))
@@ -790,7 +790,7 @@ def _findings_lb(subj: pl.DataFrame) -> pl.DataFrame:
             pl.lit(len(parts)).alias("_ORD")))
     lb = pl.concat(parts).sort(["ROW", "_ORD"])
     return lb.with_columns(
-        pl.lit("LB").alias("DOMAIN"), pl.col("ROW").cum_count().over("ROW").alias("LBSEQ"),
+        pl.lit("LB").alias("DOMAIN"), pl.col("ROW").cum_count().over("ROW").cast(pl.Int64).alias("LBSEQ"),
         pl.lit("Y").alias("LBBLFL"), pl.lit(1.0).alias("VISITNUM"), pl.lit("SCREENING").alias("VISIT"),
         pl.lit("SCREENING").alias("EPOCH"),
     ).select("STUDYID", "DOMAIN", "USUBJID", "LBSEQ", "LBTESTCD", "LBTEST", "LBCAT", "LBORRES", "LBORRESU",
@@ -809,7 +809,7 @@ def _findings_vs(subj: pl.DataFrame) -> pl.DataFrame:
             pl.col("ROW"), pl.lit(len(parts)).alias("_ORD")))
     vs = pl.concat(parts).sort(["ROW", "_ORD"])
     return vs.with_columns(
-        pl.lit("VS").alias("DOMAIN"), pl.col("ROW").cum_count().over("ROW").alias("VSSEQ"),
+        pl.lit("VS").alias("DOMAIN"), pl.col("ROW").cum_count().over("ROW").cast(pl.Int64).alias("VSSEQ"),
         pl.lit("Y").alias("VSBLFL"), pl.lit(1.0).alias("VISITNUM"), pl.lit("SCREENING").alias("VISIT"),
         pl.lit("SCREENING").alias("EPOCH"),
     ).select("STUDYID", "DOMAIN", "USUBJID", "VSSEQ", "VSTESTCD", "VSTEST", "VSORRES", "VSORRESU", "VSSTRESC",
@@ -832,7 +832,7 @@ def _findings_fa(subj: pl.DataFrame) -> pl.DataFrame:
             pl.col("ROW"), pl.lit(len(parts)).alias("_ORD")))
     fa = pl.concat(parts).sort(["ROW", "_ORD"])
     return fa.with_columns(
-        pl.lit("FA").alias("DOMAIN"), pl.col("ROW").cum_count().over("ROW").alias("FASEQ"),
+        pl.lit("FA").alias("DOMAIN"), pl.col("ROW").cum_count().over("ROW").cast(pl.Int64).alias("FASEQ"),
         pl.lit("Y").alias("FABLFL"), pl.lit(1.0).alias("VISITNUM"), pl.lit("SCREENING").alias("VISIT"),
         pl.lit("SCREENING").alias("EPOCH"),
     ).select("STUDYID", "DOMAIN", "USUBJID", "FASEQ", "FATESTCD", "FATEST", "FAOBJ", "FACAT", "FAORRES",

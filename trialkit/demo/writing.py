@@ -90,6 +90,7 @@ def write_datasets(datasets: dict[str, pl.DataFrame], truth: dict[str, Any], out
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    os.chmod(tmp, 0o755)      # mkdtemp makes it private; it may become the output folder
     try:
         written = []
         for name in sorted(datasets):
