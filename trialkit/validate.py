@@ -760,7 +760,6 @@ def main_validate(data_dir: str | Path, *, report: str | None = None, protocol: 
     n_err = sum(f.level == "error" for f in findings)
     n_warn = len(findings) - n_err
     print(f"\nFindings: {n_err} error(s), {n_warn} warning(s)\n", file=out)
-    if findings:
-        print(format_findings(findings), file=out)
+    print(format_findings(findings), file=out)
     print(f"\nResult: {'FAILED' if n_err else 'OK'} ({n_err} error(s), {n_warn} warning(s))", file=out)
     return 1 if n_err else 0
