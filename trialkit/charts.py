@@ -256,7 +256,7 @@ def plot_screening_by_site(screening: pl.DataFrame, *, title: str = "Screening b
         .mark_bar()
         .encode(
             y=alt.Y("SITEID:N", title="Site", sort="ascending", axis=_TOP_LEFT_TITLE),
-            yOffset=alt.YOffset("STATUS:N", sort=order, scale=alt.Scale(domain=order)),
+            yOffset=alt.YOffset("STATUS:N", title="Status", sort=order, scale=alt.Scale(domain=order)),
             x=alt.X("N:Q", title="Subjects", axis=alt.Axis(format="d", tickMinStep=1)),
             color=alt.Color("STATUS:N", title="Status", scale=_scale(STATUS_COLORS), sort=order),
             opacity=alt.condition(status, alt.value(1.0), alt.value(0.2)),

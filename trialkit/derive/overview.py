@@ -119,6 +119,17 @@ def filter_subjects(subjects: pl.DataFrame, *, sites: Sequence[str] = (), arms: 
     return subjects.filter(keep)
 
 
+def protocol_arm_labels(protocol) -> dict[str, str]:
+    """Arm code -> the protocol's short label, in protocol order (legend and table labels).
+
+    Example:
+        >>> from trialkit.protocol import load_protocol
+        >>> protocol_arm_labels(load_protocol())["D"]
+        'D: cTACE'
+    """
+    return {str(a["armcd"]): str(a.get("short") or a.get("arm") or a["armcd"]) for a in protocol.arms}
+
+
 def summarize_datasets(frames: Mapping[str, pl.DataFrame], files: Mapping[str, str | Path] | None = None
                        ) -> pl.DataFrame:
     """One row per dataset read: ``DATASET, FILE, ROWS, COLUMNS`` (sorted by dataset).

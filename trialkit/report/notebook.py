@@ -208,6 +208,30 @@ def setup(*, audience: str = "analyst", output_dir: str | os.PathLike[str] = "")
     _STATE.output_dir = Path(output_dir) if str(output_dir or "").strip() else None
 
 
+def load_study(data_dir: str | os.PathLike[str] = "", *, protocol: Any = None, report: str | None = None):
+    """Read and validate the study data folder; ``""`` means the built-in demo study.
+
+    Args:
+        data_dir: the study data folder ("" → :func:`trialkit.demo.demo_data_dir`).
+        protocol: study id or protocol file (default: the package's protocol).
+        report: read only what this report needs (None: every dataset).
+
+    Returns:
+        The :class:`trialkit.io.Study` (frames, files, findings).
+
+    Example (a notebook cell)::
+
+        data = load_study(data_dir, protocol=study)
+    """
+    from trialkit.io import read_study
+
+    if not str(data_dir or "").strip():
+        from trialkit.demo import demo_data_dir
+
+        data_dir = demo_data_dir()
+    return read_study(data_dir, report=report, protocol=protocol or None)
+
+
 def _display_html(markup: str) -> None:
     from IPython.display import display
 
@@ -337,7 +361,7 @@ def findings_frame(findings: Iterable[Any]) -> pl.DataFrame:
             items = list(rows)
         except TypeError:
             return str(rows)
-        text = ", ".join(str(r) for r in items[:10])
+        text = "; ".join(str(r) for r in items[:10])
         return text + (f", … ({len(items)} in all)" if len(items) > 10 else "")
 
     records = []
@@ -349,7 +373,7 @@ def findings_frame(findings: Iterable[Any]) -> pl.DataFrame:
             "Level": str(level or "").upper(),
             "Dataset": str(get("dataset") or "").upper(),
             "Column": str(get("column") or ""),
-            "Message": str(get("message") or ""),
+            "Message": re.sub(r"^trialkit:\s*", "", str(get("message") or "")),
             "Rows": rows_text(get("rows")),
         })
     schema = {k: pl.String for k in ("Level", "Dataset", "Column", "Message", "Rows")}
