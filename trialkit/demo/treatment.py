@@ -169,9 +169,14 @@ def generate_on_study(randomized: pl.DataFrame, *, seed: int, cutoff: dt.date, p
     def opt(col):
         return randomized[col].cast(pl.Float64).to_numpy() if col in randomized.columns else None
 
+    baseline_rel = None
+    if "SCREEN_IMAGING_DT" in randomized.columns:     # the screening scan is the baseline scan
+        img = randomized["SCREEN_IMAGING_DT"].cast(pl.Date).cast(pl.Int32).to_numpy().astype(float) - rand
+        baseline_rel = np.where(np.isnan(img), np.nan, np.clip(img, -27, 0))
     disease = simulate_disease(arm_idx=arm_idx, horizon=horizon.astype(float), never_treated=never_treated,
                                t_death0=t_death0, t_withdrawal=t_wd.astype(float), protocol=protocol,
-                               rng=rng_tu, tumor_count=opt("TUMOR_COUNT"), largest_mm=opt("LARGEST_MM"))
+                               rng=rng_tu, tumor_count=opt("TUMOR_COUNT"), largest_mm=opt("LARGEST_MM"),
+                               baseline_rel=baseline_rel)
     t_death = np.where(np.isfinite(disease.t_death), disease.t_death, NEVER).astype(np.int64)
     t_death = np.where(t_wd < t_death, NEVER, t_death)        # no follow-up after withdrawal
     pd_rel = np.where(np.isfinite(disease.pd_rel), disease.pd_rel, NEVER).astype(np.int64)
@@ -215,7 +220,14 @@ def generate_on_study(randomized: pl.DataFrame, *, seed: int, cutoff: dt.date, p
     sirt2 = np.where(flag["APA_SIRT_WASHOUT"], rng_tx.integers(42, 57, n), rng_tx.integers(35, 64, n))
     own_map2 = rng_tx.random(n) < P_OWN_MAPPING_FOR_STAGED
     map2 = sirt2 - rng_tx.integers(3, 11, n)
+    # the screening mapping: 2-14 days before randomization, after consent and the screening scan
     map1 = -rng_tx.integers(2, 15, n)
+    not_before = np.full(n, -NEVER)
+    for col in ("RFICDT", "SCREEN_IMAGING_DT"):
+        if col in randomized.columns:
+            d = randomized[col].cast(pl.Date).cast(pl.Int32).to_numpy().astype(float)
+            not_before = np.maximum(not_before, np.nan_to_num(d - rand, nan=-NEVER).astype(np.int64))
+    map1 = np.minimum(np.maximum(map1, not_before), -1)
     gbq1 = np.round(rng_tx.uniform(1.2, 3.0, n), 2)
     gbq2 = np.round(rng_tx.uniform(0.8, 2.0, n), 2)
     right_first = rng_tx.random(n) < 0.75
@@ -502,8 +514,9 @@ def generate_on_study(randomized: pl.DataFrame, *, seed: int, cutoff: dt.date, p
         "untreated": usubjid.filter(pl.Series(~any_tx)).to_list(),
         "staged_sirt": [{"USUBJID": u, "OWN_MAPPING": bool(m)} for u, m in
                         zip(usubjid.filter(pl.Series(has_sirt2)).to_list(), has_map2[has_sirt2].tolist())],
-        "partial_dates": [{"USUBJID": usubjid[int(i)], "DOMAIN": dom, "VARIABLE": var,
-                           "VALUE": dthdtc[int(i)], "FULL_DATE": dthdtc_full[int(i)]}
+        # same shape as the screening truth's partial_dates
+        "partial_dates": [{"domain": dom, "variable": var, "usubjid": usubjid[int(i)],
+                           "value": dthdtc[int(i)], "full_date": dthdtc_full[int(i)]}
                           for i in partial_idx for dom, var in (("DM", "DTHDTC"), ("DM", "RFENDTC"), ("DS", "DSSTDTC"))],
         "missed_assessments": missed,
         "unscheduled_assessments": [{"USUBJID": u, "DATE": d} for u, d in zip(

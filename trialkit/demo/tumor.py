@@ -90,7 +90,7 @@ def _viable_fraction(t, depth, tau, t_prog, doubling, prog_type):
 
 
 def simulate_disease(*, arm_idx, horizon, never_treated, t_death0, t_withdrawal, protocol, rng,
-                     tumor_count=None, largest_mm=None) -> Disease:
+                     tumor_count=None, largest_mm=None, baseline_rel=None) -> Disease:
     """Simulate scans, lesion measurements and derived time-point responses.
 
     Args:
@@ -103,6 +103,7 @@ def simulate_disease(*, arm_idx, horizon, never_treated, t_death0, t_withdrawal,
         rng: a numpy Generator (its own stream).
         tumor_count, largest_mm: optional baseline tumour count and largest diameter (mm)
             from screening, used for consistent baselines.
+        baseline_rel: optional day (<= 0) of the screening scan, used as the baseline scan.
 
     Returns:
         A :class:`Disease`.
@@ -157,6 +158,8 @@ def simulate_disease(*, arm_idx, horizon, never_treated, t_death0, t_withdrawal,
     for k in range(k_max + 1):
         if k == 0:
             t = -rng.integers(1, 22, n).astype(float)   # within the 28-day screening window
+            if baseline_rel is not None:
+                t = np.where(np.isnan(baseline_rel), t, baseline_rel)
             ok = np.ones(n, dtype=bool)
         else:
             t = (k * interval + rng.integers(-window, window + 1, n)).astype(float)

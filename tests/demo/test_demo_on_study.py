@@ -1,0 +1,327 @@
+"""The demo study after randomization (trialkit.demo.treatment): facts the protocol fixes,
+derived here from the generated data with formulas written in the test (none of the
+generator's helpers), compared with what the generator says it planted."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from trialkit.demo.treatment import generate_on_study
+from trialkit.errors import MissingColumnError, UnknownArmError
+from trialkit.protocol import load_protocol
+
+PROTOCOL = load_protocol()
+CUTOFF = dt.date(2026, 10, 31)
+SEED = 11
+N_PER_ARM = 10
+NEVER_TREATED = "S-0005"
+
+
+def _randomized(n_per_arm: int = N_PER_ARM) -> pl.DataFrame:
+    n = 4 * n_per_arm
+    first = dt.date(2025, 9, 1)
+    return pl.DataFrame({
+        "STUDYID": ["NCT07334483"] * n,
+        "USUBJID": [f"S-{i:04d}" for i in range(n)],
+        "SITEID": [f"0{1 + i % 3}" for i in range(n)],
+        "SUBJID": [f"{i:04d}" for i in range(n)],
+        "ARMCD": ["ABCD"[i % 4] for i in range(n)],
+        "ARM": [PROTOCOL.arm("ABCD"[i % 4])["arm"] for i in range(n)],
+        # randomized over ~9 months, so some subjects have years, some weeks of follow-up
+        "RANDDT": [first + dt.timedelta(days=7 * i) for i in range(n)],
+        "AGE": [55 + i % 20 for i in range(n)],
+        "SEX": ["M" if i % 5 else "F" for i in range(n)],
+        "WEIGHT_KG": [60.0 + i % 25 for i in range(n)],
+        "NEVER_TREATED": [f"S-{i:04d}" == NEVER_TREATED for i in range(n)],
+    }, schema_overrides={"RANDDT": pl.Date})
+
+
+@pytest.fixture(scope="module")
+def on_study():
+    return generate_on_study(_randomized(), seed=SEED, cutoff=CUTOFF, protocol=PROTOCOL)
+
+
+@pytest.fixture(scope="module")
+def subjects():
+    return _randomized().select("USUBJID", "ARMCD", "RANDDT")
+
+
+def _with_rel(frame: pl.DataFrame, subjects: pl.DataFrame, dtc: str, alias: str = "REL") -> pl.DataFrame:
+    """Days from randomization of a full ISO date column."""
+    return frame.join(subjects, on="USUBJID").with_columns(
+        (pl.col(dtc).str.to_date("%Y-%m-%d") - pl.col("RANDDT")).dt.total_days().alias(alias))
+
+
+def _name(key: str) -> str:
+    return PROTOCOL.treatment(key)["name"]
+
+
+def _derive_deviations(on_study, subjects) -> set[tuple[str, str, str]]:
+    """Every DESIGN section 6 deviation found in EX and PR, as (USUBJID, RULE, DATE)."""
+    ex = on_study.datasets["ex"].join(subjects, on="USUBJID")
+    pr = on_study.datasets["pr"].join(subjects, on="USUBJID")
+    date = lambda c: pl.col(c).str.to_date("%Y-%m-%d")  # noqa: E731
+    found: set[tuple[str, str, str]] = set()
+
+    def add(frame: pl.DataFrame, rule: str, col: str) -> None:
+        found.update((u, rule, d) for u, d in frame.select("USUBJID", col).iter_rows())
+
+    # ARM_MISMATCH: a treatment outside the subject's arm
+    allowed = {c: set(PROTOCOL.arm(c)["treatments"]) for c in PROTOCOL.arm_codes}
+    for key, frame, trt in (("CAMRELIZUMAB", ex, "EXTRT"), ("APATINIB", ex, "EXTRT"),
+                            ("SIRT", pr, "PRTRT"), ("CTACE", pr, "PRTRT")):
+        arms_ok = [c for c in PROTOCOL.arm_codes if key in allowed[c]]
+        date_col = "EXSTDTC" if trt == "EXTRT" else "PRSTDTC"
+        add(frame.filter((pl.col(trt) == _name(key)) & ~pl.col("ARMCD").is_in(arms_ok)), "ARM_MISMATCH", date_col)
+
+    cam = (ex.filter((pl.col("EXTRT") == _name("CAMRELIZUMAB")) & pl.col("ARMCD").is_in(["A", "B"]))
+           .with_columns(date("EXSTDTC").alias("D")).sort("USUBJID", "D"))
+    first = cam.group_by("USUBJID").agg(pl.col("D").first(), pl.col("RANDDT").first(), pl.col("EXSTDTC").first())
+    add(first.filter((pl.col("D") - pl.col("RANDDT")).dt.total_days() > 3), "CAM_FIRST_DOSE_LATE", "EXSTDTC")
+    gaps = cam.with_columns((pl.col("D") - pl.col("D").shift(1).over("USUBJID")).dt.total_days().alias("GAP"))
+    add(gaps.filter(pl.col("GAP") < 18), "CAM_INTERVAL_EARLY", "EXSTDTC")
+    add(gaps.filter(pl.col("GAP") > 28), "CAM_INTERVAL_LATE", "EXSTDTC")
+
+    c2d1 = cam.group_by("USUBJID").agg(pl.col("D").get(1, null_on_oob=True).alias("C2D1"))
+    apa = (ex.filter(pl.col("EXTRT") == _name("APATINIB")).join(c2d1, on="USUBJID", how="left")
+           .with_columns(date("EXSTDTC").alias("S"),
+                         pl.coalesce(date("EXENDTC"), pl.lit(CUTOFF)).alias("E")))
+    add(apa.filter(pl.col("C2D1").is_null() | (pl.col("S") < pl.col("C2D1"))), "APA_BEFORE_C2D1", "EXSTDTC")
+    sirt = pr.filter(pl.col("PRTRT") == _name("SIRT")).select("USUBJID", date("PRSTDTC").alias("SIRT"))
+    overlap = (apa.join(sirt, on="USUBJID")
+               .filter((pl.col("S") <= pl.col("SIRT") + pl.duration(days=7))
+                       & (pl.col("E") >= pl.col("SIRT") - pl.duration(days=7)))
+               .with_columns(pl.max_horizontal("S", pl.col("SIRT") - pl.duration(days=7))
+                             .dt.to_string("%Y-%m-%d").alias("FIRST")))
+    add(overlap, "APA_SIRT_WASHOUT", "FIRST")
+
+    maps = pr.filter(pl.col("PRTRT") == _name("MAA_MAPPING")).select("USUBJID", date("PRSTDTC").alias("M"))
+    mapped = sirt.join(maps, on="USUBJID", how="left").with_columns(
+        (pl.col("M") <= pl.col("SIRT")).fill_null(False).alias("OK")).group_by("USUBJID", "SIRT").agg(pl.col("OK").any())
+    add(mapped.filter(~pl.col("OK")).with_columns(pl.col("SIRT").dt.to_string("%Y-%m-%d").alias("DT")),
+        "SIRT_NO_MAPPING", "DT")
+
+    tace = (pr.filter(pl.col("PRTRT") == _name("CTACE"))
+            .with_columns(((date("PRSTDTC") - pl.col("RANDDT")).dt.total_days() + 1).alias("DAY"))
+            .filter(pl.col("DAY").is_between(1, 168)).sort("USUBJID", "DAY")
+            .with_columns(pl.int_range(1, pl.len() + 1).over("USUBJID").alias("N")))
+    add(tace.filter(pl.col("N") > 4), "CTACE_OVER_LIMIT", "PRSTDTC")
+    return found
+
+
+def test_every_planted_deviation_and_no_other_is_in_the_data(on_study, subjects):
+    planted = {(r["USUBJID"], r["RULE"], r["DATE"]) for r in on_study.truth["deviations"]}
+    assert _derive_deviations(on_study, subjects) == planted
+
+
+def test_each_rule_is_planted_at_least_once(on_study):
+    rules = {r["RULE"] for r in on_study.truth["deviations"]}
+    assert rules == {"CAM_FIRST_DOSE_LATE", "CAM_INTERVAL_EARLY", "CAM_INTERVAL_LATE", "APA_BEFORE_C2D1",
+                     "APA_SIRT_WASHOUT", "SIRT_NO_MAPPING", "CTACE_OVER_LIMIT", "ARM_MISMATCH"}
+
+
+def test_treatments_match_arms_except_planted_mismatches(on_study, subjects):
+    mismatched = set(on_study.truth["planted_subjects"]["ARM_MISMATCH"])
+    ex = on_study.datasets["ex"].join(subjects, on="USUBJID").filter(~pl.col("USUBJID").is_in(list(mismatched)))
+    pr = on_study.datasets["pr"].join(subjects, on="USUBJID")
+    arms = lambda f, col, key: set(f.filter(pl.col(col) == _name(key))["ARMCD"].unique())  # noqa: E731
+    assert arms(ex, "EXTRT", "CAMRELIZUMAB") == {"A", "B"}
+    assert arms(ex, "EXTRT", "APATINIB") == {"A"}
+    assert arms(pr, "PRTRT", "SIRT") == {"A", "B", "C"}
+    assert arms(pr, "PRTRT", "CTACE") == {"D"}
+
+
+def test_dosing_values_come_from_the_protocol(on_study):
+    ex = on_study.datasets["ex"]
+    cam = ex.filter(pl.col("EXTRT") == _name("CAMRELIZUMAB"))
+    apa = ex.filter(pl.col("EXTRT") == _name("APATINIB"))
+    assert set(cam["EXDOSE"]) == {PROTOCOL.treatment("CAMRELIZUMAB")["dose"]}
+    assert set(cam["EXDOSFRQ"]) == {"Q3W"} and (cam["EXSTDTC"] == cam["EXENDTC"]).all()
+    full = PROTOCOL.treatment("APATINIB")["dose"]
+    assert set(apa["EXDOSE"]) <= {full, full / 2}
+    assert apa.filter(pl.col("EXDOSE") < full)["EXADJ"].drop_nulls().len() == apa.filter(pl.col("EXDOSE") < full).height
+    ends = apa.filter(pl.col("EXENDTC").is_not_null())
+    assert (ends["EXSTDTC"] <= ends["EXENDTC"]).all()
+
+
+def test_every_randomized_subject_has_a_screening_mapping_except_planted(on_study, subjects):
+    no_map = set(on_study.truth["planted_subjects"]["SIRT_NO_MAPPING"])
+    maps = _with_rel(on_study.datasets["pr"].filter(pl.col("PRTRT") == _name("MAA_MAPPING")), subjects, "PRSTDTC")
+    screening = set(maps.filter(pl.col("REL") < 0)["USUBJID"])
+    assert screening == set(subjects["USUBJID"]) - no_map
+
+
+def test_staged_sirt_is_a_second_lobe(on_study):
+    pr = on_study.datasets["pr"].filter(pl.col("PRTRT") == _name("SIRT"))
+    twice = pr.group_by("USUBJID").agg(pl.len(), pl.col("PRLAT").n_unique().alias("LOBES")).filter(pl.col("len") == 2)
+    assert set(twice["USUBJID"]) == {r["USUBJID"] for r in on_study.truth["staged_sirt"]}
+    assert (twice["LOBES"] == 2).all()
+    assert pr["PRDOSU"].unique().to_list() == ["GBq"] and (pr["PRDOSE"] > 0).all()
+
+
+def _time_points(on_study, subjects) -> pl.DataFrame:
+    """Per reader x criteria x scan: target sum, baseline, nadir, NE flag, CR flag, new lesion."""
+    # the investigator has no TREVALID; a null key would never match in a join
+    tr = _with_rel(on_study.datasets["tr"], subjects, "TRDTC").with_columns(pl.col("TREVALID").fill_null("-"))
+    key = ["USUBJID", "TREVAL", "TREVALID", "TRCAT", "TRDTC", "REL"]
+    target = tr.filter(pl.col("TRGRPID") == "TARGET")
+    scans = target.group_by(key).agg(
+        pl.col("TRSTRESN").sum().alias("SUM"),
+        pl.col("TRSTAT").is_not_null().any().alias("NE"),
+        ((pl.col("TRTESTCD") == "LDIAM").not_() | (pl.col("TRSTRESN") == 0)).all().alias("LDIAM_ZERO"),
+        ((pl.col("TRTESTCD") == "LPERP").not_() | (pl.col("TRSTRESN") < 10)).all().alias("NODES_NORMAL"),
+    )
+    base = (scans.filter(pl.col("REL") <= 0).sort("REL").group_by(key[:4]).agg(pl.col("SUM").last().alias("BASE")))
+    # nadir: the smallest evaluable sum on an earlier scan, baseline included (self-join, no cumulative helpers)
+    earlier = (scans.filter(~pl.col("NE")).select(*key[:4], pl.col("REL").alias("R0"), pl.col("SUM").alias("S0")))
+    nadir = (scans.join(earlier, on=key[:4]).filter(pl.col("R0") < pl.col("REL"))
+             .group_by(key).agg(pl.col("S0").min().alias("NADIR")))
+    nt = tr.filter(pl.col("TRGRPID") == "NON-TARGET").group_by(key).agg(
+        (pl.col("TRSTRESC") == "UNEQUIVOCAL").any().alias("NT_PD"), (pl.col("TRSTRESC") == "ABSENT").all().alias("NT_GONE"))
+    new = tr.filter(pl.col("TRGRPID") == "NEW").select(key).unique().with_columns(pl.lit(True).alias("NEWL"))
+    return (scans.join(base, on=key[:4]).join(nadir, on=key, how="left").join(nt, on=key, how="left")
+            .join(new, on=key, how="left").with_columns(pl.col("NEWL").fill_null(False))
+            .filter(pl.col("REL") > 0))
+
+
+def test_time_point_responses_are_consistent_with_the_measurements(on_study, subjects):
+    r = PROTOCOL.response
+    tp = _time_points(on_study, subjects)
+    rise = pl.col("SUM") - pl.col("NADIR")
+    expected_trg = (
+        pl.when(pl.col("NE")).then(pl.lit("NE"))
+        .when(pl.col("LDIAM_ZERO") & pl.col("NODES_NORMAL")).then(pl.lit("CR"))
+        .when((rise >= r["pd_min_abs_mm"]) & ((pl.col("NADIR") == 0) | (rise / pl.col("NADIR") * 100 >= r["pd_pct"])))
+        .then(pl.lit("PD"))
+        .when((pl.col("SUM") - pl.col("BASE")) / pl.col("BASE") * 100 <= r["pr_pct"]).then(pl.lit("PR"))
+        .otherwise(pl.lit("SD")))
+    expected_ntr = (pl.when(pl.col("NT_PD").is_null()).then(None).when(pl.col("NT_PD")).then(pl.lit("PD"))
+                    .when(pl.col("NT_GONE")).then(pl.lit("CR")).otherwise(pl.lit("NON-CR/NON-PD")))
+    tp = tp.with_columns(expected_trg.alias("EXP_TRG"), expected_ntr.alias("EXP_NTR"))
+    expected_ovr = (
+        pl.when((pl.col("EXP_TRG") == "PD") | (pl.col("EXP_NTR") == "PD") | pl.col("NEWL")).then(pl.lit("PD"))
+        .when(pl.col("EXP_TRG") == "NE").then(pl.lit("NE"))
+        .when((pl.col("EXP_TRG") == "CR") & (pl.col("EXP_NTR").is_null() | (pl.col("EXP_NTR") == "CR"))).then(pl.lit("CR"))
+        .when(pl.col("EXP_TRG").is_in(["CR", "PR"])).then(pl.lit("PR"))
+        .otherwise(pl.lit("SD")))
+    tp = tp.with_columns(expected_ovr.alias("EXP_OVR"))
+
+    rs = on_study.datasets["rs"].rename({"RSEVAL": "TREVAL", "RSEVALID": "TREVALID", "RSCAT": "TRCAT", "RSDTC": "TRDTC"}).with_columns(
+        pl.col("TREVALID").fill_null("-"))
+    wide = rs.pivot(on="RSTESTCD", index=["USUBJID", "TREVAL", "TREVALID", "TRCAT", "TRDTC"], values="RSSTRESC")
+    both = tp.join(wide, on=["USUBJID", "TREVAL", "TREVALID", "TRCAT", "TRDTC"], how="full", coalesce=True)
+    assert both.height == tp.height == wide.height            # one RS time point per post-baseline scan
+    assert (both["EXP_TRG"] == both["TRGRESP"]).all()
+    assert both.filter(pl.col("EXP_NTR").is_null() != pl.col("NTRGRESP").is_null()).height == 0
+    assert (both.filter(pl.col("EXP_NTR").is_not_null())["EXP_NTR"]
+            == both.filter(pl.col("EXP_NTR").is_not_null())["NTRGRESP"]).all()
+    assert (both["EXP_OVR"] == both["OVRLRESP"]).all()
+    assert (both["NEWL"] == (both["NEWLPROG"] == "UNEQUIVOCAL").fill_null(False)).all()
+    # the study has every kind of time point
+    assert set(both["OVRLRESP"]) >= {"CR", "PR", "SD", "PD"}
+
+
+def test_assessors_criteria_and_new_lesions(on_study):
+    rs, tu = on_study.datasets["rs"], on_study.datasets["tu"]
+    readers = rs.select("RSEVAL", "RSEVALID", "RSACPTFL").unique().sort("RSEVAL").rows()
+    assert readers == [("INDEPENDENT ASSESSOR", "RADIOLOGIST 1", "Y"), ("INVESTIGATOR", None, None)]
+    assert set(rs["RSCAT"]) == {"MRECIST", "RECIST 1.1"}
+    assert set(on_study.datasets["tr"]["TRTESTCD"]) <= {"LDIAM", "LPERP", "TUMSTATE"}
+    assert set(tu["TUSTRESC"]) == {"TARGET", "NON-TARGET", "NEW"}
+    targets = tu.filter(pl.col("TUSTRESC") == "TARGET").group_by("USUBJID", "TUEVAL").agg(
+        pl.len(), (pl.col("TULOC") == "LIVER").sum().alias("LIVER"))
+    assert targets["len"].max() <= PROTOCOL.response["max_target_lesions"]
+    assert targets["LIVER"].max() <= PROTOCOL.response["max_target_lesions_per_organ"]
+    # every NEW lesion in TR was identified in TU, on or before it is measured
+    new_tr = on_study.datasets["tr"].filter(pl.col("TRGRPID") == "NEW").select("USUBJID", "TRLNKID").unique()
+    new_tu = tu.filter(pl.col("TUSTRESC") == "NEW").select("USUBJID", pl.col("TULNKID").alias("TRLNKID"))
+    assert new_tr.join(new_tu, on=["USUBJID", "TRLNKID"], how="anti").height == 0
+
+
+def test_mrecist_response_rate_is_higher_than_recist(on_study):
+    ovr = on_study.datasets["rs"].filter((pl.col("RSTESTCD") == "OVRLRESP") & (pl.col("RSACPTFL") == "Y"))
+    responders = ovr.filter(pl.col("RSSTRESC").is_in(["CR", "PR"])).group_by("RSCAT").agg(pl.col("USUBJID").n_unique())
+    by = dict(responders.iter_rows())
+    assert by["MRECIST"] > by["RECIST 1.1"]
+
+
+def test_baseline_scan_is_within_28_days_before_randomization(on_study, subjects):
+    tu = _with_rel(on_study.datasets["tu"].filter(pl.col("VISIT") == "BASELINE"), subjects, "TUDTC")
+    assert tu["REL"].max() <= 0 and tu["REL"].min() >= -28
+    assert set(tu["USUBJID"]) == set(subjects["USUBJID"])
+
+
+def test_mess_is_present(on_study):
+    truth = on_study.truth
+    assert truth["missed_assessments"] or truth["unscheduled_assessments"]
+    visits = set(on_study.datasets["rs"]["VISIT"])
+    assert any(v.startswith("WEEK") for v in visits)
+    assert truth["no_postbaseline_scan"] and NEVER_TREATED in truth["no_postbaseline_scan"]
+    assert truth["ne_time_points"] >= 0
+    for p in truth["partial_dates"]:
+        assert len(p["value"]) == 7 and p["full_date"].startswith(p["value"])
+
+
+def test_nothing_is_dated_after_the_cutoff(on_study):
+    frames = {**on_study.datasets, "ds": on_study.disposition, "dm": on_study.dm_updates}
+    cutoff = CUTOFF.isoformat()
+    for name, frame in frames.items():
+        for col in [c for c in frame.columns if c.endswith("DTC")]:
+            values = frame[col].drop_nulls()
+            # a partial date compares by its prefix
+            assert (values <= cutoff[: 10]).all() or (values.str.slice(0, 7) <= cutoff[:7]).all(), (name, col)
+            assert (values.str.slice(0, 10) <= cutoff).all(), (name, col)
+
+
+def test_never_treated_subject_has_no_treatment_and_no_follow_up_scan(on_study):
+    ex, pr, rs = (on_study.datasets[k] for k in ("ex", "pr", "rs"))
+    assert ex.filter(pl.col("USUBJID") == NEVER_TREATED).height == 0
+    assert set(pr.filter(pl.col("USUBJID") == NEVER_TREATED)["PRTRT"]) <= {_name("MAA_MAPPING")}
+    assert rs.filter(pl.col("USUBJID") == NEVER_TREATED).height == 0
+    dm = on_study.dm_updates.filter(pl.col("USUBJID") == NEVER_TREATED)
+    assert dm["RFXSTDTC"].to_list() == [None]
+
+
+def test_dm_and_ds_agree_with_deaths_and_treatment(on_study):
+    dm, ds = on_study.dm_updates, on_study.disposition
+    dead = set(dm.filter(pl.col("DTHFL") == "Y")["USUBJID"])
+    assert dead == {d["USUBJID"] for d in on_study.truth["deaths"]}
+    assert dead == set(ds.filter(pl.col("DSDECOD") == "DEATH")["USUBJID"])
+    assert ds.filter(pl.col("DSDECOD") == "DEATH").height == len(dead)          # one DEATH row each
+    assert set(ds["DSCAT"]) <= {"DISPOSITION EVENT", "OTHER EVENT"}
+    assert set(ds["EPOCH"]) <= {"TREATMENT", "FOLLOW-UP"}
+    # first and last treatment dates bracket EX and PR study treatment
+    ex = on_study.datasets["ex"].select("USUBJID", pl.col("EXSTDTC").alias("D"))
+    pr = on_study.datasets["pr"].filter(pl.col("PRCAT") == "STUDY TREATMENT").select("USUBJID", pl.col("PRSTDTC").alias("D"))
+    first = pl.concat([ex, pr]).group_by("USUBJID").agg(pl.col("D").min())
+    assert first.join(dm, on="USUBJID").filter(pl.col("D") != pl.col("RFXSTDTC")).height == 0
+    # nothing is recorded after death
+    rs = on_study.datasets["rs"].join(dm.filter(pl.col("DTHFL") == "Y"), on="USUBJID")
+    assert (rs["RSDTC"].str.slice(0, 7) <= rs["DTHDTC"].str.slice(0, 7)).all()
+
+
+def test_seq_numbers_are_unique_per_subject(on_study):
+    for name, frame in on_study.datasets.items():
+        seq = f"{name.upper()}SEQ"
+        assert frame.select("USUBJID", seq).is_duplicated().sum() == 0, name
+
+
+def test_same_seed_same_data_other_seed_other_data(on_study):
+    again = generate_on_study(_randomized(), seed=SEED, cutoff=CUTOFF, protocol=PROTOCOL)
+    for name, frame in on_study.datasets.items():
+        assert frame.equals(again.datasets[name]), name
+    assert on_study.disposition.equals(again.disposition) and on_study.dm_updates.equals(again.dm_updates)
+    assert on_study.truth == again.truth
+    other = generate_on_study(_randomized(), seed=SEED + 1, cutoff=CUTOFF, protocol=PROTOCOL)
+    assert not other.datasets["tr"].equals(on_study.datasets["tr"])
+
+
+def test_missing_column_and_unknown_arm_are_clear_errors():
+    with pytest.raises(MissingColumnError, match="NEVER_TREATED"):
+        generate_on_study(_randomized(1).drop("NEVER_TREATED"), seed=1, cutoff=CUTOFF, protocol=PROTOCOL)
+    with pytest.raises(UnknownArmError, match="'E'|E"):
+        generate_on_study(_randomized(1).with_columns(pl.lit("E").alias("ARMCD")), seed=1, cutoff=CUTOFF,
+                          protocol=PROTOCOL)
