@@ -35,7 +35,6 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
@@ -46,6 +45,7 @@ from trialkit import __version__
 from trialkit.errors import ParamsError
 from trialkit.protocol import Protocol, load_protocol
 from trialkit.demo.screening import MIN_CUTOFF_DAYS, generate_screening
+from trialkit.demo.treatment import generate_on_study
 from trialkit.demo.writing import FORMATS, TRUTH_FILE, write_datasets
 
 DEFAULT_SEED = 20250822
@@ -60,26 +60,6 @@ __all__ = ["DEFAULT_SEED", "DEFAULT_SUBJECTS", "DEFAULT_CUTOFF", "generate_demo"
 DM_COLUMNS = ("STUDYID", "DOMAIN", "USUBJID", "SUBJID", "RFSTDTC", "RFENDTC", "RFXSTDTC", "RFXENDTC",
               "RFICDTC", "RFPENDTC", "DTHDTC", "DTHFL", "SITEID", "BRTHDTC", "AGE", "AGEU", "SEX", "RACE",
               "ETHNIC", "ARMCD", "ARM", "ACTARMCD", "ACTARM", "COUNTRY", "DMDTC")
-
-
-@dataclass
-class _OnStudyStub:
-    """Empty on-study part, used only while ``trialkit.demo.treatment`` does not exist."""
-
-    datasets: dict[str, pl.DataFrame] = field(default_factory=dict)
-    disposition: pl.DataFrame = field(default_factory=pl.DataFrame)
-    dm_updates: pl.DataFrame = field(default_factory=pl.DataFrame)
-    truth: dict[str, Any] = field(default_factory=dict)
-
-
-def _on_study(randomized: pl.DataFrame, *, seed: int, cutoff: datetime.date, protocol: Protocol):
-    try:
-        from trialkit.demo.treatment import generate_on_study
-    except ModuleNotFoundError as exc:       # the other half is written in parallel
-        if exc.name != "trialkit.demo.treatment":
-            raise
-        return _OnStudyStub()
-    return generate_on_study(randomized, seed=seed, cutoff=cutoff, protocol=protocol)
 
 
 # ---------------------------------------------------------------- arguments
@@ -170,20 +150,24 @@ def _generate(seed: int, subjects: int, cutoff: datetime.date, protocol: Protoco
     screen = generate_screening(n_randomized=subjects, seed=seed, cutoff=cutoff, protocol=protocol)
     progress(f"screening: {screen.truth['n_screened']:,} screened, {subjects:,} randomized "
              f"({time.perf_counter() - t0:.1f} s)")
-    on_study = _on_study(screen.randomized, seed=seed, cutoff=cutoff, protocol=protocol)
+    on_study = generate_on_study(screen.randomized, seed=seed, cutoff=cutoff, protocol=protocol)
     progress(f"on study: treatments and tumour assessments ({time.perf_counter() - t0:.1f} s)")
     datasets = _assemble(screen, on_study)
+    # One truth file: the on-study facts at the top level (their keys), the screening facts
+    # under "screening", and every partial date of both halves in one list.
     truth = {
+        **dict(on_study.truth),
         "generator": f"trialkit.demo {__version__}",
         "seed": seed,
         "subjects": subjects,
         "cutoff": cutoff.isoformat(),
         "studyid": screen.truth["studyid"],
         "protocol": protocol.study_id,
-        **({k: v for k, v in on_study.truth.items()} if on_study.truth else {}),
         "screening": screen.truth,
-        "on_study_stub": isinstance(on_study, _OnStudyStub),
     }
+    truth["partial_dates"] = sorted(
+        list(on_study.truth.get("partial_dates", [])) + list(screen.truth["partial_dates"]),
+        key=lambda d: (str(d.get("domain")), str(d.get("usubjid")), str(d.get("variable"))))
     return datasets, truth
 
 

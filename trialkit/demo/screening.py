@@ -705,6 +705,7 @@ def generate_screening(*, n_randomized: int, seed: int, cutoff: datetime.date, p
         ds = ds.with_columns(pl.when((pl.col("USUBJID") == u) & (pl.col("DSDECOD") == "WITHDRAWAL BY SUBJECT"))
                              .then(pl.col("DSSTDTC").str.slice(0, 7)).otherwise(pl.col("DSSTDTC")).alias("DSSTDTC"))
         partial_ds.append({"domain": "DS", "variable": "DSSTDTC", "usubjid": u,
+                           "full_date": wd["ENDSCRDT"][0].isoformat(),
                            "value": ds.filter((pl.col("USUBJID") == u) & (pl.col("DSDECOD") == "WITHDRAWAL BY SUBJECT"))["DSSTDTC"][0]})
     ds = ds.select("STUDYID", "DOMAIN", "USUBJID", "DSTERM", "DSDECOD", "DSCAT", "EPOCH", "DSDTC", "DSSTDTC", "ORD")
 
@@ -759,8 +760,9 @@ def generate_screening(*, n_randomized: int, seed: int, cutoff: datetime.date, p
         "never_treated": sorted(str(usub[i]) for i in never_rows),
         "maa_mapping_screen_failures": maa_rows.to_list(),
         "partial_dates": sorted(
-            [{"domain": "DM", "variable": "BRTHDTC", "usubjid": u, "value": v}
-             for u, v in subj.filter(pl.col("BRTHDTC").str.len_chars() < 10).select("USUBJID", "BRTHDTC").sort("USUBJID").iter_rows()]
+            [{"domain": "DM", "variable": "BRTHDTC", "usubjid": u, "value": v, "full_date": full.isoformat()}
+             for u, v, full in subj.filter(pl.col("BRTHDTC").str.len_chars() < 10)
+             .select("USUBJID", "BRTHDTC", "BRTHDT").sort("USUBJID").iter_rows()]
             + partial_ds, key=lambda d: (d["domain"], d["usubjid"])),
     }
     datasets = {"dm": dm, "ds": ds, "ie": ie, "lb": lb, "vs": vs, "qs": qs, "fa": fa, "pr": pr}
