@@ -159,10 +159,11 @@ _COLUMN_WHY = {
     "EXSTDTC": "EXSTDTC dates each dose",
 }
 
-# Columns that must be numbers whatever the file format (CSV reads everything as text).
+# Columns that must be numbers whatever the file format (CSV reads everything as text);
+# they are all cast to Float64 so parquet, CSV, XPT and sas7bdat give identical frames.
 _NUMERIC_NAMES = {"AGE", "VISITNUM", "VISITDY", "AVISITN", "AVAL", "BASE", "CHG", "PCHG", "NADIR",
                   "CHGNAD", "PCHGNAD", "CNSR", "TRTDURD", "EXDURD"}
-_NUMERIC_SUFFIXES = ("STRESN", "SEQ", "DOSE", "DY")
+_NUMERIC_SUFFIXES = ("STRESN", "STNRLO", "STNRHI", "SEQ", "DOSE", "DY")
 # Columns that must be text; numbers there (SITEID 1 in a parquet file) are turned into text.
 _TEXT_NAMES = {"STUDYID", "USUBJID", "SUBJID", "SITEID", "ARMCD", "ACTARMCD", "ARM", "ACTARM", "ARMNRS"}
 # ADaM date variables (RANDDT, TRTSDT, ADT, ...): Date, whatever the file format.
@@ -278,7 +279,12 @@ def _conform(frame: pl.DataFrame, dataset: str, path: Path | None, required_text
                         f"explanations such as 'not done' in the --STAT/--REASND columns).",
                         rows, str(path) if path else None, "ColumnTypeError"))
                 casts.append(cast)
-            elif not dtype.is_numeric() and dtype != pl.Null:
+            elif dtype.is_numeric():
+                if dtype != pl.Float64:
+                    # one numeric type whatever the format: SAS and CSV know only one kind of
+                    # number, so Int32 from parquet would otherwise differ from the same XPT
+                    casts.append(pl.col(column).cast(pl.Float64))
+            elif dtype != pl.Null:
                 findings.append(_type_finding(dataset, path, column, dtype, "numbers",
                                               "export the column as numbers", frame))
         elif dataset.startswith("ad") and _ADAM_DATE.match(column):

@@ -217,3 +217,17 @@ def test_randomization_date_from_subjects_own_randdt_and_dsdtc_fallback():
     ds = pl.DataFrame({"USUBJID": ["S2"], "DSDECOD": ["RANDOMIZED"], "DSSTDTC": [None], "DSDTC": ["2025-09-04"]})
     out = derive_randomization_date(adsl, disposition=ds)
     assert out.rows() == [("S1", date(2025, 9, 1), "ADSL.RANDDT"), ("S2", date(2025, 9, 4), "DS RANDOMIZED")]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xpt"])
+def test_demo_study_validates_and_is_the_same_in_every_format(fmt, demo_dir, tmp_path):
+    """Every report's input has one set of types, whatever format the sponsor sent."""
+    from trialkit.demo import write_demo
+
+    reference = read_study(demo_dir)
+    assert reference.findings == []
+    other = read_study(write_demo(tmp_path / fmt, fmt=fmt))
+    assert sorted(other.frames) == sorted(reference.frames)
+    for name, frame in reference.frames.items():
+        assert other[name].schema == frame.schema, name
+        assert other[name].equals(frame), name
