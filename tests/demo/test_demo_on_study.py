@@ -31,7 +31,7 @@ def _randomized(n_per_arm: int = N_PER_ARM) -> pl.DataFrame:
         "ARMCD": ["ABCD"[i % 4] for i in range(n)],
         "ARM": [PROTOCOL.arm("ABCD"[i % 4])["arm"] for i in range(n)],
         # randomized over ~9 months, so some subjects have years, some weeks of follow-up
-        "RANDDT": [first + dt.timedelta(days=7 * i) for i in range(n)],
+        "RANDDT": [first + dt.timedelta(days=280 * i // n) for i in range(n)],
         "AGE": [55 + i % 20 for i in range(n)],
         "SEX": ["M" if i % 5 else "F" for i in range(n)],
         "WEIGHT_KG": [60.0 + i % 25 for i in range(n)],

@@ -252,7 +252,7 @@ def generate_on_study(randomized: pl.DataFrame, *, seed: int, cutoff: dt.date, p
     pr_parts = []
 
     def pr_rows(mask, rel, key, session, dose=None, lat=None, epoch="TREATMENT", cat="STUDY TREATMENT"):
-        idx = np.flatnonzero(mask)
+        idx = np.flatnonzero(mask & (rel <= horizon))
         pr_parts.append(pl.DataFrame({
             "SUBJ": idx.astype(np.int32), "REL": rel[idx].astype(np.int64),
             "PRTRT": [protocol.treatment(key)["name"]] * idx.size,

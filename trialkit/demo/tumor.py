@@ -45,16 +45,17 @@ CRITERIA = ("MRECIST", "RECIST11")          # keys of protocol.response["criteri
 # --- simulation assumptions (not protocol rules) --------------------------------------------
 # latent responder probability by arm index (A, B, C, D); tuned so that the BICR mRECIST ORR
 # (all randomized in the denominator) is ~65 / 55 / 45 / 35 %.
-P_RESPONDER = np.array([0.70, 0.60, 0.50, 0.385])
+P_RESPONDER = np.array([0.68, 0.585, 0.485, 0.37])
 P_CR_GIVEN_RESPONDER = 0.3
-MEDIAN_PROGRESSION_DAYS = np.array([330.0, 280.0, 230.0, 190.0])
+MEDIAN_PROGRESSION_DAYS = np.array([400.0, 340.0, 280.0, 230.0])
 P_PROGRESSION_TYPE = (0.55, 0.30, 0.15)      # by the sum, new lesion, non-target
 P_MISSED_VISIT = 0.02
-P_UNSCHEDULED = 0.03
+P_UNSCHEDULED = 0.04
 P_TARGET_NOT_ASSESSED = 0.012
 P_CONFIRMATORY_SCAN_AFTER_PD = 0.3
-P_READER_LAG = 0.18                          # a reader sees a new lesion / NT PD one visit late
-MEASUREMENT_SD = 0.08                        # log-scale noise of one diameter reading
+P_READER_LAG = 0.3                           # a reader sees a new lesion / NT PD one visit late
+MEASUREMENT_SD = 0.05                        # log-scale noise of one diameter reading
+READER_BIAS_SD = 0.12                        # a reader's own way of reading follow-up scans
 VIABLE_VISIBLE_MM = 5                        # a viable remnant below this is "no enhancement"
 PROG_SUM, PROG_NEW, PROG_NT = 0, 1, 2
 
@@ -160,7 +161,7 @@ def simulate_disease(*, arm_idx, horizon, never_treated, t_death0, t_withdrawal,
             t = -rng.integers(1, 22, n).astype(float)   # within the 28-day screening window
             if baseline_rel is not None:
                 t = np.where(np.isnan(baseline_rel), t, baseline_rel)
-            ok = np.ones(n, dtype=bool)
+            ok = t <= horizon
         else:
             t = (k * interval + rng.integers(-window, window + 1, n)).astype(float)
             ok = (t < stop) & ~never_treated
@@ -203,6 +204,9 @@ def simulate_disease(*, arm_idx, horizon, never_treated, t_death0, t_withdrawal,
         new_seen = (prog_type[subj] == PROG_NEW) & (cnt_after >= 1 + lag)
         nt_pd = (prog_type[subj] == PROG_NT) & (cnt_after >= 1 + lag)
         absent_thr = 0.12 * rng.uniform(0.6, 1.4, n)[subj]
+        # per subject, each reader reads the follow-up scans a little larger or smaller than the
+        # baseline: the main source of BICR/investigator discordance near the -30 % line
+        bias = np.where(vnum > 0, rng.lognormal(0, READER_BIAS_SD, n)[subj], 1.0)
         not_assessed = (vnum > 0) & (t < t_prog[subj]) & (rng.random(n_scans) < P_TARGET_NOT_ASSESSED)
         node_val = np.where(
             has_node[subj],
@@ -212,11 +216,13 @@ def simulate_disease(*, arm_idx, horizon, never_treated, t_death0, t_withdrawal,
         for c, crit in enumerate(CRITERIA):
             vals = []
             for j in range(2):
-                noise = rng.lognormal(0, MEASUREMENT_SD, n_scans)
+                noise = rng.lognormal(0, MEASUREMENT_SD, n_scans) * bias
                 if crit == "MRECIST":
                     true = viable_base[subj, j] * np.clip(1 - (1 - f) * h[:, j], 0, None)
-                    v = np.round(true * noise)
-                    v = np.where(v < VIABLE_VISIBLE_MM, 0.0, v)
+                    # enhancement is gone once the true remnant is tiny (judged on the truth, so a
+                    # reader's noise cannot make a vanished lesion reappear: no false PD from 0)
+                    v = np.where(true < VIABLE_VISIBLE_MM, 0.0,
+                                 np.maximum(np.round(true * noise), VIABLE_VISIBLE_MM))
                 else:
                     true = whole_base[subj, j] * np.clip(1 - (1 - f_rec) * h[:, j], 0.05, None)
                     v = np.maximum(np.round(true * noise), 5.0)   # too small to measure: 5 mm
