@@ -15,7 +15,7 @@ Reading rules, the same for every format:
   UTF-8 (GBK site names, latin-1 exports) are **not** guessed: a wrong guess silently
   garbles names, which is worse in trial data than stopping. The error shows the offending
   line decoded as GB18030 and as latin-1 and says how to convert the file, or pass
-  ``encoding="gbk"`` (or ``csv_encoding`` to :func:`read_study`) when the encoding is known;
+  ``encoding="gbk"`` (to :func:`read_dataset` or :func:`read_study`) when the encoding is known;
 - SAS XPT and sas7bdat are read by pyreadstat straight into polars; SAS date-formatted
   numbers arrive as ``pl.Date``.
 
@@ -192,10 +192,10 @@ def _read_binary(path: Path, name: str, fmt: str, encoding: str | None) -> pl.Da
             "sas7bdat": "The file is not a complete SAS dataset (truncated transfer, or another "
                         "format renamed to .sas7bdat); copy it again or export it as XPT.",
         }[fmt]
-        if "encoding" in detail.lower() or "iconv" in detail.lower() or "convert string" in detail.lower():
-            hint = ("Its text is not in the encoding the file declares; pass the encoding "
-                    "(read_dataset(..., encoding='gbk') or read_study(..., csv_encoding=...)), "
-                    "or re-export it as UTF-8.")
+        if any(word in detail.lower() for word in ("encoding", "iconv", "convert string", "codec", "decode")):
+            hint = ("Its text is not UTF-8 (nor the encoding the file declares), e.g. GBK site "
+                    "names or a latin-1 export; pass the encoding when it is known "
+                    "(read_study(..., encoding=\"gbk\")), or export the file again as UTF-8.")
         raise UnreadableFileError(
             f"trialkit: {where} cannot be read as {fmt}: {detail}\n  {hint}",
             dataset=name, path=str(path)) from None
@@ -282,7 +282,7 @@ def _not_utf8_message(where: str, raw: bytes, exc: UnicodeDecodeError) -> str:
         f"  That line reads {' | or '.join(previews)}\n"
         f"  trialkit reads CSV as UTF-8 and does not guess (a wrong guess garbles site and "
         f"subject names silently). Convert the file, e.g. `iconv -f GBK -t UTF-8` (Chinese "
-        f"text) or `iconv -f LATIN1 -t UTF-8`, or pass csv_encoding=\"gbk\" to read_study.")
+        f"text) or `iconv -f LATIN1 -t UTF-8`, or pass encoding=\"gbk\" to read_study.")
 
 
 def _tidy(frame: pl.DataFrame, path: Path, name: str) -> pl.DataFrame:
@@ -385,7 +385,7 @@ def read_datasets(files: Mapping[str, Path], *, encoding: str | None = None
 
 
 def read_study(data_dir: str | Path, *, report: str | None = None, protocol: Any = None,
-               csv_encoding: str | None = None,
+               encoding: str | None = None,
                warn_only: Iterable[str] = ()) -> Study:
     """Read and validate a study data folder.
 
@@ -400,7 +400,8 @@ def read_study(data_dir: str | Path, *, report: str | None = None, protocol: Any
             ``swimmer``, ...), or None for every dataset and the overview's needs.
         protocol: a study id, protocol YAML path or loaded ``Protocol`` (default: the
             package's default protocol); gives the known arm codes.
-        csv_encoding: the encoding of the CSV files when it is known not to be UTF-8.
+        encoding: the text encoding of the CSV and SAS files when it is known not to be
+            UTF-8 (e.g. ``"gbk"``); by default CSV must be UTF-8 (see the module notes).
         warn_only: finding kinds (exception class names, e.g. ``"UnknownArmError"``) to keep
             as warnings instead of errors, e.g. to explore another trial's data whose arms
             this protocol does not define.
@@ -425,7 +426,7 @@ def read_study(data_dir: str | Path, *, report: str | None = None, protocol: Any
     files = find_datasets(folder)
     wanted = validate.datasets_read_for(report, files)
     frames, read_findings = read_datasets({k: v for k, v in files.items() if k in wanted},
-                                          encoding=csv_encoding)
+                                          encoding=encoding)
     frames, findings = validate.check_frames(frames, files, data_dir=folder, report=report,
                                              protocol=protocol, read_findings=read_findings)
     findings = validate.downgrade(findings, warn_only)

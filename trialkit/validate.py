@@ -368,6 +368,21 @@ def _check_dates(frame: pl.DataFrame, dataset: str, path: Path | None) -> list[F
     return findings
 
 
+def _check_subject_ids(frame: pl.DataFrame, dataset: str, path: Path | None) -> list[Finding]:
+    if "USUBJID" not in frame.columns:
+        return []
+    blank = frame.with_row_index("_ROW", offset=1).filter(pl.col("USUBJID").is_null())
+    if not blank.height:
+        return []
+    rows = tuple(f"row {i}" for i in blank["_ROW"].head(MAX_ROWS_SHOWN).to_list())
+    return [Finding(
+        "error", dataset, "USUBJID",
+        f"trialkit: {_where(dataset, path)}, column 'USUBJID' is empty on {blank.height} record(s) "
+        f"(rows counted from 1 after the header).\n  Rows: {_rows_text(rows, blank.height)}\n"
+        f"  A record without a subject cannot be placed; fill USUBJID or remove the records.",
+        rows, str(path) if path else None, "DataError")]
+
+
 def _check_duplicates(frame: pl.DataFrame, dataset: str, path: Path | None) -> list[Finding]:
     if "USUBJID" not in frame.columns:
         return []
@@ -606,6 +621,7 @@ def check_frames(frames: Mapping[str, pl.DataFrame], files: Mapping[str, Path], 
                     f"{'' if level == 'error' else ', or remove the file if nothing was collected'}.",
                     (), str(path) if path else None, "MissingDatasetError"))
             found += _check_dates(frame, dataset, path)
+            found += _check_subject_ids(frame, dataset, path)
             if dataset in ("dm", "adsl"):
                 found += _check_duplicates(frame, dataset, path)
                 found += _check_arms(frame, dataset, path, proto)

@@ -199,6 +199,25 @@ def gbk_site_names_csv(tmp, f, w):
     return folder
 
 
+def _xpt_with_bytes(tmp, f, w, placeholder: str, raw: bytes):
+    """An XPT whose SITENAME holds ``raw`` bytes (pyreadstat itself writes UTF-8 only)."""
+    folder = _folder(tmp, f, w)
+    (folder / "dm.parquet").unlink()
+    dm = f["dm"].with_columns(pl.lit(placeholder).alias("SITENAME"))
+    w(dm, folder / "dm.xpt")
+    data = (folder / "dm.xpt").read_bytes()
+    (folder / "dm.xpt").write_bytes(data.replace(placeholder.encode(), raw))
+    return folder
+
+
+def latin1_xpt(tmp, f, w):
+    return _xpt_with_bytes(tmp, f, w, "ZQrich", "Zürich".encode("latin-1"))
+
+
+def gbk_site_names_xpt(tmp, f, w):
+    return _xpt_with_bytes(tmp, f, w, "QQQQQQQQ", "北京医院".encode("gbk"))
+
+
 def stray_delimiter_csv(tmp, f, w):
     folder = _folder(tmp, f, w)
     (folder / "ie.parquet").unlink()
@@ -223,6 +242,11 @@ def unclosed_quote_csv(tmp, f, w):
     (folder / "ie.csv").write_text(
         'STUDYID,USUBJID,IECAT,IETESTCD\nNCT07334483,02-003,"INCLUSION,INCL03\nNCT07334483,03-004,EXCLUSION,EXCL17\n')
     return folder
+
+
+def missing_usubjid_values(tmp, f, w):
+    f["ex"] = f["ex"].with_columns(pl.Series("USUBJID", ["01-001", None, "01-002"]))
+    return _folder(tmp, f, w, fmt="csv")
 
 
 def header_only_csv(tmp, f, w):
@@ -298,6 +322,9 @@ CASES: dict[str, Case] = {
     "latin1_csv": Case(latin1_csv, UnreadableFileError, "dm", also_in_message=("UTF-8", "Zürich")),
     "gbk_site_names_csv": Case(gbk_site_names_csv, UnreadableFileError, "dm",
                                also_in_message=("UTF-8", "北京清华长庚医院", "iconv")),
+    "latin1_xpt": Case(latin1_xpt, UnreadableFileError, "dm", also_in_message=("not UTF-8", "encoding=")),
+    "gbk_site_names_xpt": Case(gbk_site_names_xpt, UnreadableFileError, "dm", also_in_message=("GBK",)),
+    "missing_usubjid_values": Case(missing_usubjid_values, DataError, "ex", "USUBJID", also_in_message=("row 2",)),
     "csv_stray_delimiter": Case(stray_delimiter_csv, UnreadableFileError, "ie", report="screening",
                                 also_in_message=("line 3", "Prior TACE, or SIRT")),
     "csv_short_row": Case(short_row_csv, UnreadableFileError, "ie", report="screening", also_in_message=("line 3",)),

@@ -74,7 +74,7 @@ def test_csv_with_known_encoding_reads_gbk_site_names(tmp_path, study_dir, tiny)
     (folder / "dm.parquet").unlink()
     names = ["北京清华长庚医院", "北京清华长庚医院", "南京天印山医院", "复旦大学附属中山医院"]
     (folder / "dm.csv").write_bytes(tiny["dm"].with_columns(pl.Series("SITENAME", names)).write_csv().encode("gbk"))
-    study = read_study(folder, csv_encoding="gbk")
+    study = read_study(folder, encoding="gbk")
     assert study["dm"]["SITENAME"].to_list() == names
 
 
