@@ -114,6 +114,7 @@ class DemoRun:
     folders: list[Path]
     xss_folder: Path
     pages: list[Path] = field(default_factory=list)
+    xss_literals: tuple[str, ...] = (XSS_SCRIPT, XSS_IMG)
 
 
 def _run_with_runner(params: list[Path], out: Path) -> list[Path]:

@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import XSS_IMG, XSS_SCRIPT
-
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
 RENDERED = ".vega-embed svg.marks, .vega-embed canvas.marks"
@@ -140,7 +138,7 @@ def test_site_names_with_html_stay_inert_and_readable(browser, demo_run):
                 xss = page.evaluate("typeof window.__xss === 'undefined' ? null : window.__xss")
                 if xss is not None:
                     problems.append(f"{path}: injected code ran (window.__xss={xss})")
-            for literal in (XSS_SCRIPT, XSS_IMG):
+            for literal in demo_run.xss_literals:
                 shown = page.get_by_text(literal, exact=True)
                 if shown.count() == 0 or not shown.first.is_visible():
                     problems.append(f"{path} (js={javascript}): the literal site name {literal!r} is not shown")

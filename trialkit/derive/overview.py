@@ -132,7 +132,7 @@ def protocol_arm_labels(protocol) -> dict[str, str]:
 
 def summarize_datasets(frames: Mapping[str, pl.DataFrame], files: Mapping[str, str | Path] | None = None
                        ) -> pl.DataFrame:
-    """One row per dataset read: ``DATASET, FILE, ROWS, COLUMNS`` (sorted by dataset).
+    """One row per dataset read: ``Dataset, File, Rows, Columns`` (sorted by dataset).
 
     Args:
         frames: dataset name -> frame (``Study.frames``).
@@ -148,12 +148,12 @@ def summarize_datasets(frames: Mapping[str, pl.DataFrame], files: Mapping[str, s
     names = sorted(frames)
     return pl.DataFrame(
         {
-            "DATASET": [n.upper() for n in names],
-            "FILE": [Path(str(files[n])).name if n in files else "" for n in names],
-            "ROWS": [frames[n].height for n in names],
-            "COLUMNS": [frames[n].width for n in names],
+            "Dataset": [n.upper() for n in names],
+            "File": [Path(str(files[n])).name if n in files else "" for n in names],
+            "Rows": [frames[n].height for n in names],
+            "Columns": [frames[n].width for n in names],
         },
-        schema={"DATASET": pl.String, "FILE": pl.String, "ROWS": pl.Int64, "COLUMNS": pl.Int64},
+        schema={"Dataset": pl.String, "File": pl.String, "Rows": pl.Int64, "Columns": pl.Int64},
     )
 
 

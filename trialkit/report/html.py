@@ -78,7 +78,7 @@ def _exporter(audience: str):
         extra_template_basedirs=[str(TEMPLATES)],
         exclude_input=hide_code,
         exclude_input_prompt=hide_code,
-        exclude_output_prompt=True,
+        exclude_output_prompt=hide_code,
         embed_images=True,
     )
 

@@ -238,18 +238,23 @@ def _display_html(markup: str) -> None:
     display({"text/html": markup, "text/plain": "<trialkit output>"}, raw=True)
 
 
-def show_chart(chart: Any, name: str) -> None:
-    """Display a chart and, in a run, write ``figures/<name>.svg``.
+def show_chart(chart: Any, name: str, *, data: pl.DataFrame | None = None) -> None:
+    """Display a chart and, in a run, write ``figures/<name>.svg`` (and ``tables/<name>.csv``).
 
     Args:
         chart: an altair chart (any ``plot_*`` result).
         name: file stem of the static copy, e.g. ``"subjects_by_arm_site"``.
+        data: the tidy frame behind the chart; in a run it is written as
+            ``tables/<name>.csv`` (DESIGN section 4: the data behind every figure).
 
     Example (a notebook cell)::
 
-        show_chart(plot_subjects_by_arm_site(counts), "subjects_by_arm_site")
+        show_chart(plot_subjects_by_arm_site(counts), "subjects_by_arm_site", data=counts)
     """
     _checked_name(name)
+    table_target = _target("tables", name, ".csv")
+    if data is not None and table_target is not None:
+        _atomic_write(table_target, _csv_bytes(data))
     spec = chart.to_dict()
     digest = hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:8]
     chart_id = f"tkchart-{re.sub(r'[^A-Za-z0-9_-]', '-', name)}-{digest}"

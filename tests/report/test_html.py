@@ -1,0 +1,174 @@
+"""export_html / page on small notebooks: one bundle, no external URL, code by audience, header."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import polars as pl
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from trialkit.charts import plot_subjects_by_arm_site
+from trialkit.report import html as report_html
+from trialkit.report.html import BUNDLE_ID, CONFIDENTIALITY, export_html, page
+from trialkit.report.notebook import chart_html, chart_svg, findings_frame, table_html
+
+RESOURCE_URL = re.compile(r"""(?:\bsrc|\bhref)\s*=\s*["']?\s*https?://|@import\s+url\(\s*["']?https?:""", re.I)
+EVIL = "<script>window.__xss=1</script>"
+COUNTS = pl.DataFrame({"SITEID": ["01", EVIL], "ARMCD": ["A", "B"], "ARM": ["A: x", "B: y"], "N": [3, 2]})
+
+
+def _html_output(markup: str):
+    return new_output("display_data", data={"text/html": markup, "text/plain": "<chart>"})
+
+
+@pytest.fixture(scope="module")
+def executed() -> nbformat.NotebookNode:
+    """A notebook as papermill leaves it: two charts and a table displayed by trialkit."""
+    spec = plot_subjects_by_arm_site(COUNTS).to_dict()
+    cells = [
+        new_markdown_cell("# Overview\n\nIntro."),
+        new_code_cell("SECRET_CODE_MARKER = 1", execution_count=1),
+        new_markdown_cell("## Subjects by arm"),
+        new_code_cell("show_chart(...)", execution_count=2, outputs=[_html_output(chart_html(spec)),
+                                                                     _html_output(chart_html(spec))]),
+        new_markdown_cell("## Tables & more"),
+        new_code_cell("show_table(...)", execution_count=3,
+                      outputs=[_html_output(table_html(COUNTS, title="Counts")),
+                               new_output("stream", name="stderr", text="a library warning\n")]),
+    ]
+    nb = new_notebook(cells=cells)
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}, "version_major": 2,
+                                                                            "version_minor": 0}}
+    return nb
+
+
+def _export(nb, audience="investigator", **kw):
+    args = {"title": "Study <overview>", "study": "NCT07334483", "data_cutoff": "2026-03-31",
+            "run_time": "2026-04-01 08:00 UTC"} | kw
+    return export_html(nb, audience=audience, **args)
+
+
+def test_one_vega_bundle_and_no_external_url(executed):
+    text = _export(executed)
+    assert text.count(f'id="{BUNDLE_ID}"') == 1
+    assert text.count("window.vegaEmbed=") == 1           # the bundle's own export, once
+    assert text.count('class="trialkit-chart"') == 2
+    assert not RESOURCE_URL.findall(text)
+    for absent in ("require.js", "require.min.js", "MathJax", "mermaid", "unpkg", "jsdelivr", "cdnjs",
+                   "@jupyter-widgets/html-manager"):
+        assert absent not in text, absent
+
+
+def test_page_without_charts_has_no_bundle():
+    nb = new_notebook(cells=[new_markdown_cell("## Only text")])
+    text = _export(nb)
+    assert BUNDLE_ID not in text and not RESOURCE_URL.findall(text)
+
+
+def test_code_hidden_for_investigators_shown_for_analysts(executed):
+    investigator = _export(executed, audience="investigator")
+    analyst = _export(executed, audience="analyst")
+    assert "SECRET_CODE_MARKER" not in investigator
+    assert "SECRET_CODE_MARKER" in analyst
+    assert "a library warning" not in investigator and "a library warning" in analyst
+
+
+def test_header_fields_present_and_escaped(executed):
+    text = _export(executed, data_cutoff="2026-03-31<b>", run_time="2026-04-01 <i>08:00</i>")
+    header = text.split('<header class="trialkit-header">', 1)[1].split("</header>", 1)[0]
+    assert "NCT07334483" in header
+    assert "Study &lt;overview&gt;" in header
+    assert "2026-03-31&lt;b&gt;" in header
+    assert "2026-04-01 &lt;i&gt;08:00&lt;/i&gt;" in header
+    assert CONFIDENTIALITY in header
+    assert "<title>Study &lt;overview&gt; — NCT07334483</title>" in text
+
+
+def test_table_of_contents_from_headings_and_title_not_repeated(executed):
+    text = _export(executed)
+    toc = text.split('<nav class="trialkit-toc"', 1)[1].split("</nav>", 1)[0]
+    assert re.findall(r">([^<>]+)</a>", toc) == ["Subjects by arm", "Tables &amp; more"]
+    assert "<h1" not in text.split("</header>", 1)[1]      # the header holds the one h1
+
+
+def test_data_text_is_escaped_in_tables_and_charts(executed):
+    text = _export(executed)
+    assert EVIL not in text                      # never as markup, anywhere
+    assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in text   # shown as text (table and SVG)
+    spec_json = re.search(r'<script[^>]*trialkit-chart-spec[^>]*>(.*?)</script>', text, re.S).group(1)
+    assert "<" not in spec_json and "\\u003cscript\\u003e" in spec_json
+
+
+def test_static_svg_ids_are_prefixed_per_chart():
+    spec = plot_subjects_by_arm_site(COUNTS).to_dict()
+    one, two = chart_svg(spec, prefix="c1"), chart_svg(spec, prefix="c2")
+    ids_one = set(re.findall(r'id="([^"]+)"', one))
+    assert ids_one and all(i.startswith("c1-") for i in ids_one)
+    assert not ids_one & set(re.findall(r'id="([^"]+)"', two))
+    assert all(ref.startswith("c1-") for ref in re.findall(r"url\(#([^)]+)\)", one))
+
+
+def test_exporter_and_bundle_are_cached(executed):
+    _export(executed)
+    hits = report_html._exporter.cache_info().hits
+    bundle_hits = report_html.vega_bundle.cache_info().hits
+    _export(executed)
+    assert report_html._exporter.cache_info().hits == hits + 1
+    assert report_html.vega_bundle.cache_info().hits == bundle_hits + 1
+
+
+def test_export_does_not_modify_the_notebook(executed):
+    before = nbformat.writes(executed)
+    _export(executed)
+    assert nbformat.writes(executed) == before
+
+
+def test_unknown_audience_is_refused(executed):
+    with pytest.raises(ValueError, match="investigator, analyst"):
+        _export(executed, audience="public")
+
+
+def test_page_shell_for_the_run_index():
+    text = page("Run <index>", "<h2>Reports</h2><p>x</p>", study="NCT07334483", data_cutoff=None,
+                run_time="2026-04-01 08:00 UTC")
+    assert "Run &lt;index&gt;" in text and CONFIDENTIALITY in text and "not set" in text
+    assert '<a href="#section-1">Reports</a>' in text and BUNDLE_ID not in text
+    assert not RESOURCE_URL.findall(text)
+
+
+def test_findings_frame_orders_errors_first():
+    frame = findings_frame([{"level": "warning", "dataset": "rs", "column": "RSSTRESC", "message": "trialkit: odd",
+                             "rows": ("a", "b")},
+                            {"level": "error", "dataset": "dm", "column": None, "message": "dup", "rows": ()}])
+    assert frame["Level"].to_list() == ["ERROR", "WARNING"]
+    assert frame.row(1) == ("WARNING", "RS", "RSSTRESC", "odd", "a; b")
+
+
+@pytest.mark.slow
+def test_really_executed_notebook_exports(tmp_path):
+    import papermill
+
+    nb = new_notebook(cells=[
+        new_code_cell("output_dir = ''", metadata={"tags": ["parameters"]}),
+        new_code_cell("import polars as pl\nfrom trialkit.charts import plot_subjects_by_arm_site\n"
+                      "from trialkit.report.notebook import setup, show_chart, show_table\n"
+                      "setup(audience='investigator', output_dir=output_dir)"),
+        new_markdown_cell("## Chart"),
+        new_code_cell("counts = pl.DataFrame({'SITEID': ['01'], 'ARMCD': ['A'], 'N': [2]})\n"
+                      "show_chart(plot_subjects_by_arm_site(counts), 'arms', data=counts)\n"
+                      "show_table(counts.with_columns(DAY=pl.date(2025, 1, 2)), 'arms_table', title='Arms')\n"
+                      "plot_subjects_by_arm_site(counts)"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    source, target = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(nb, source)
+    papermill.execute_notebook(str(source), str(target), parameters={"output_dir": str(tmp_path / "run")},
+                               kernel_name="python3", progress_bar=False)
+    text = _export(nbformat.read(target, as_version=4))
+    assert text.count('class="trialkit-chart"') == 2 and text.count(f'id="{BUNDLE_ID}"') == 1
+    assert (tmp_path / "run" / "figures" / "arms.svg").read_text().startswith("<svg")
+    assert (tmp_path / "run" / "tables" / "arms.csv").read_text(encoding="utf-8") == "SITEID,ARMCD,N\n01,A,2\n"
+    assert (tmp_path / "run" / "tables" / "arms_table.csv").read_text().splitlines()[1] == "01,A,2,2025-01-02"
+    assert not list((tmp_path / "run").rglob("*.tmp"))
