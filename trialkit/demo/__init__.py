@@ -127,7 +127,12 @@ def _assemble(screen, on_study) -> dict[str, pl.DataFrame]:
         if "DSDTC" not in disp.columns:
             disp = disp.with_columns(pl.col("DSSTDTC").alias("DSDTC"))
         ds = pl.concat([ds, disp.drop([c for c in ("DSSEQ",) if c in disp.columns])], how="diagonal_relaxed")
-    ds = _renumber(ds, "DSSEQ", ["DSSTDTC", "ORD"]).drop("ORD")
+    # Screening milestones first (consent, randomization, screening outcome), then on-study
+    # events by date; a partial date sorts at the end of its period (admiral's end-date rule).
+    ds = ds.with_columns(pl.when(pl.col("DSSTDTC").str.len_chars() == 7).then(pl.col("DSSTDTC") + "-99")
+                         .when(pl.col("DSSTDTC").str.len_chars() == 4).then(pl.col("DSSTDTC") + "-99-99")
+                         .otherwise(pl.col("DSSTDTC")).alias("_SORTDT"))
+    ds = _renumber(ds, "DSSEQ", ["ORD", "_SORTDT"]).drop("ORD", "_SORTDT")
 
     out = {"dm": dm, "ds": ds}
     for name in ("ie", "lb", "vs", "qs", "fa"):
