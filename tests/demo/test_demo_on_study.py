@@ -256,11 +256,17 @@ def test_baseline_scan_is_within_28_days_before_randomization(on_study, subjects
 
 def test_mess_is_present(on_study):
     truth = on_study.truth
-    assert truth["missed_assessments"] or truth["unscheduled_assessments"]
-    visits = set(on_study.datasets["rs"]["VISIT"])
-    assert any(v.startswith("WEEK") for v in visits)
+    rs = on_study.datasets["rs"]
+    assert truth["missed_assessments"] and truth["unscheduled_assessments"]
+    for miss in truth["missed_assessments"]:          # no scan at the missed visit, a later one exists
+        visits = rs.filter(pl.col("USUBJID") == miss["USUBJID"])["VISITNUM"]
+        assert miss["VISITNUM"] not in visits.to_list() and visits.max() > miss["VISITNUM"]
+    unscheduled = rs.filter(pl.col("VISIT") == "UNSCHEDULED").select("USUBJID", pl.col("RSDTC").alias("DATE")).unique()
+    assert set(unscheduled.iter_rows()) == {(u["USUBJID"], u["DATE"]) for u in truth["unscheduled_assessments"]}
     assert truth["no_postbaseline_scan"] and NEVER_TREATED in truth["no_postbaseline_scan"]
-    assert truth["ne_time_points"] >= 0
+    assert set(rs["USUBJID"]) == set(_randomized()["USUBJID"]) - set(truth["no_postbaseline_scan"])
+    assert truth["ne_time_points"] > 0 and (rs.filter(pl.col("RSTESTCD") == "OVRLRESP")["RSSTRESC"] == "NE").any()
+    assert truth["partial_dates"]
     for p in truth["partial_dates"]:
         assert len(p["value"]) == 7 and p["full_date"].startswith(p["value"])
 

@@ -166,6 +166,10 @@ def simulate_disease(*, arm_idx, horizon, never_treated, t_death0, t_withdrawal,
             t = (k * interval + rng.integers(-window, window + 1, n)).astype(float)
             ok = (t < stop) & ~never_treated
             miss = ok & (rng.random(n) < P_MISSED_VISIT)
+            if k == 2 and not miss.any():
+                # every study has at least one missed visit: the 12-week scan of a subject
+                # followed well beyond it (so the gap is visible)
+                miss = _ensure_one(miss, ok & (t + 2 * interval < np.minimum(stop, t_prog)), rng)
             missed.extend((int(i), k) for i in np.flatnonzero(miss))
             ok &= ~miss
         sched_t[:, k] = np.where(ok, t, np.nan)
@@ -176,7 +180,9 @@ def simulate_disease(*, arm_idx, horizon, never_treated, t_death0, t_withdrawal,
     # one unscheduled scan 10-20 days after a scheduled one, in a few subjects
     pick_k = rng.integers(1, k_max + 1, n)
     t_unsched = sched_t[np.arange(n), pick_k] + rng.integers(10, 21, n)
-    uns = (rng.random(n) < P_UNSCHEDULED) & ~np.isnan(t_unsched) & (t_unsched < stop)
+    can_uns = ~np.isnan(t_unsched) & (t_unsched < stop)
+    uns = (rng.random(n) < P_UNSCHEDULED) & can_uns
+    uns = _ensure_one(uns, can_uns & (t_unsched + interval < t_prog), rng)
     idx = np.flatnonzero(uns)
     subj_l.append(idx)
     vnum_l.append(pick_k[idx] + 0.1)
@@ -207,7 +213,9 @@ def simulate_disease(*, arm_idx, horizon, never_treated, t_death0, t_withdrawal,
         # per subject, each reader reads the follow-up scans a little larger or smaller than the
         # baseline: the main source of BICR/investigator discordance near the -30 % line
         bias = np.where(vnum > 0, rng.lognormal(0, READER_BIAS_SD, n)[subj], 1.0)
-        not_assessed = (vnum > 0) & (t < t_prog[subj]) & (rng.random(n_scans) < P_TARGET_NOT_ASSESSED)
+        can_ne = (vnum > 0) & (t < t_prog[subj])
+        not_assessed = can_ne & (rng.random(n_scans) < P_TARGET_NOT_ASSESSED)
+        not_assessed = _ensure_one(not_assessed, can_ne & (t + interval < t_prog[subj]), rng)
         node_val = np.where(
             has_node[subj],
             np.maximum(np.round(node_sa[subj] * np.clip(1 - (1 - f) * h[:, 2], 0.25, None)
@@ -267,6 +275,15 @@ def simulate_disease(*, arm_idx, horizon, never_treated, t_death0, t_withdrawal,
     lesions = {"E2": e2, "E3": has_node, "HAS_NT1": has_nt1, "HAS_NT2": has_nt2, "MRI": mri}
     return Disease(assessments=assessments, lesions=lesions, pd_rel=pd_rel, t_death=t_death,
                    missed=kept_missed)
+
+
+def _ensure_one(mask: np.ndarray, eligible: np.ndarray, rng) -> np.ndarray:
+    """``mask`` with one eligible element switched on if none is (rare events must occur)."""
+    if mask.any() or not eligible.any():
+        return mask
+    out = mask.copy()
+    out[rng.choice(np.flatnonzero(eligible))] = True
+    return out
 
 
 def _cumsum_by_group(values: np.ndarray, group: np.ndarray) -> np.ndarray:
