@@ -17,7 +17,18 @@ Reading rules, the same for every format:
   line decoded as GB18030 and as latin-1 and says how to convert the file, or pass
   ``encoding="gbk"`` (to :func:`read_dataset` or :func:`read_study`) when the encoding is known;
 - SAS XPT and sas7bdat are read by pyreadstat straight into polars; SAS date-formatted
-  numbers arrive as ``pl.Date``.
+  numbers arrive as ``pl.Date`` (unformatted ADaM ``--DT`` numbers are read as days since
+  1960-01-01). An XPT whose size is not a multiple of its 80-byte records is truncated:
+  pyreadstat would silently return the rows before the cut, so that is an error;
+- after reading, :mod:`trialkit.validate` gives every format the same types: the numeric
+  columns of its spec (``AGE``, ``--STRESN``, ``--SEQ``, ``--DY``, ``AVAL``, ...) are
+  Float64, ``--DTC`` are ISO text, ADaM ``--DT`` are ``pl.Date``; numbers in text columns
+  (``SITEID`` 1) become text. A demo study written as parquet, CSV and XPT reads to equal
+  frames (tests/io/test_readers.py).
+
+Errors: ``read_study`` raises when any check fails; one error is raised as its own class
+(``MissingColumnError``, ``UnreadableFileError``, ...), several as ``ValidationFailed``
+whose message lists them grouped by dataset; both carry ``.findings``.
 
 Dates (``compute_date``): ISO 8601 text, full or partial; datetimes are truncated to their
 date; a partial date is null unless a rule asks for imputation (admiral's convention: a
@@ -671,6 +682,11 @@ def compute_arm_status(armcd: pl.Expr, actarmcd: pl.Expr, armnrs: pl.Expr) -> pl
             expr = expr.when(code == key).then(pl.lit(label))
     expr = expr.when(code.is_null() & reason.is_not_null()).then(reason)
     expr = expr.when(code.is_null()).then(pl.lit("NOT ASSIGNED"))
+    # assigned to an arm, but the actual arm says otherwise (SDTMIG <= 3.2 codes in ACTARMCD,
+    # >= 3.3 a reason in ARMNRS next to a filled ARMCD)
+    for key in ("NOTTRT", "UNPLAN"):
+        expr = expr.when(actual == key).then(pl.lit(NON_ARM_CODES[key]))
+    expr = expr.when(reason.is_not_null()).then(reason)
     return expr.otherwise(pl.lit("ASSIGNED"))
 
 
@@ -682,7 +698,8 @@ def derive_screen_failure(subjects: pl.DataFrame) -> pl.DataFrame:
     >= 3.3). ``NOTASSGN`` / ARMNRS ``"NOT ASSIGNED"`` (consented, never assigned, e.g. the
     study closed) is *not* a screen failure and not randomized: ``SCRNFAIL`` "N",
     ``ARMSTAT`` "NOT ASSIGNED". ``ARMSTAT`` is one of ASSIGNED, SCREEN FAILURE, NOT
-    ASSIGNED, ASSIGNED, NOT TREATED, UNPLANNED TREATMENT (or another ARMNRS text as given).
+    ASSIGNED, ASSIGNED, NOT TREATED, UNPLANNED TREATMENT (or another ARMNRS text as given);
+    subjects with SCREEN FAILURE or NOT ASSIGNED were not randomized, the others were.
 
     Example:
         >>> dm = pl.DataFrame({"USUBJID": ["1", "2", "3", "4"], "ARMCD": ["A", "Scrnfail", None, "NOTASSGN"],

@@ -193,6 +193,15 @@ def test_screen_failure_both_sdtmig_conventions_and_not_assigned():
     assert dm.columns == ["USUBJID", "ARMCD", "ACTARMCD", "ARMNRS"]
 
 
+def test_arm_status_assigned_not_treated_both_conventions():
+    dm = pl.DataFrame({"USUBJID": ["1", "2", "3"], "ARMCD": ["A", "B", "C"],
+                       "ACTARMCD": ["NOTTRT", None, "Unplan"],
+                       "ARMNRS": [None, "ASSIGNED, NOT TREATED", None]})
+    out = derive_screen_failure(dm)
+    assert out["ARMSTAT"].to_list() == ["ASSIGNED, NOT TREATED", "ASSIGNED, NOT TREATED", "UNPLANNED TREATMENT"]
+    assert out["SCRNFAIL"].to_list() == ["N", "N", "N"]
+
+
 def test_screen_failure_without_arm_columns():
     out = derive_screen_failure(pl.DataFrame({"USUBJID": ["1"], "ARMNRS": ["Screen  failure"]}))
     assert out["SCRNFAIL"].to_list() == ["Y"]
