@@ -115,9 +115,17 @@ def simulate_disease(*, arm_idx, horizon, never_treated, t_death0, t_withdrawal,
     window = int(resp["assessment_window_days"])
 
     # --- latent course ------------------------------------------------------------------------
-    responder = rng.random(n) < P_RESPONDER[arm_idx]
+    # exactly round(p * n_arm) latent responders per arm (a random subset), so even a 30-subject
+    # arm shows the intended ordering of response rates rather than sampling noise
+    u = rng.random(n)
+    order = np.lexsort((u, arm_idx))
+    n_arm = np.bincount(arm_idx, minlength=len(P_RESPONDER))
+    arm_start = np.r_[0, np.cumsum(n_arm)[:-1]]
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n) - arm_start[arm_idx[order]]
+    responder = rank < np.round(P_RESPONDER * n_arm)[arm_idx]
     complete = responder & (rng.random(n) < P_CR_GIVEN_RESPONDER)
-    depth = np.where(responder, rng.uniform(0.05, 0.55, n), rng.uniform(0.78, 1.05, n))
+    depth = np.where(responder, rng.uniform(0.05, 0.55, n), rng.uniform(0.86, 1.1, n))
     depth = np.where(complete, 0.0, depth)
     tau = rng.uniform(15, 45, n)
     t_prog = rng.exponential(MEDIAN_PROGRESSION_DAYS[arm_idx] / np.log(2))
