@@ -160,7 +160,7 @@ def _run_by_hand(params: list[dict], out: Path) -> list[Path]:
 
 
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory, browser) -> DemoRun:
+def demo_run(tmp_path_factory) -> DemoRun:
     out = tmp_path_factory.mktemp("browser_run")
     xss_data = _make_xss_data(_source_data_dir(out), out / "xss_data")
     custom_data = os.environ.get("TRIALKIT_BROWSER_DATA", "")

@@ -150,6 +150,7 @@ def test_site_names_with_html_stay_inert_and_readable(browser, demo_run):
 
 
 def test_no_resource_url_in_any_file_of_the_run(demo_run):
+    """Needs no browser: runs even where chromium is missing."""
     offenders = []
     for folder in demo_run.folders:
         for file in folder.rglob("*"):

@@ -131,10 +131,11 @@ def test_unknown_audience_is_refused(executed):
 
 
 def test_page_shell_for_the_run_index():
-    text = page("Run <index>", "<h2>Reports</h2><p>x</p>", study="NCT07334483", data_cutoff=None,
-                run_time="2026-04-01 08:00 UTC")
+    text = page("Run <index>", "<h2>Reports</h2><p>x</p><h2>Failures</h2>", study="NCT07334483",
+                data_cutoff=None, run_time="2026-04-01 08:00 UTC")
     assert "Run &lt;index&gt;" in text and CONFIDENTIALITY in text and "not set" in text
-    assert '<a href="#section-1">Reports</a>' in text and BUNDLE_ID not in text
+    assert '<a href="#section-1">Reports</a>' in text and '<a href="#section-2">Failures</a>' in text
+    assert BUNDLE_ID not in text
     assert not RESOURCE_URL.findall(text)
 
 

@@ -122,8 +122,9 @@ def _with_toc(page_html: str) -> str:
         if label:
             items.append(f'<li class="trialkit-toc-{level}"><a href="#{_text(html.unescape(anchor))}">'
                          f"{_text(label)}</a></li>")
+    # a one-entry table of contents says nothing: only from two headings on
     nav = ('<nav class="trialkit-toc" aria-label="Contents"><h2>Contents</h2><ol>'
-           + "".join(items) + "</ol></nav>") if items else ""
+           + "".join(items) + "</ol></nav>") if len(items) >= 2 else ""
     return page_html.replace(_TOC_MARK, nav, 1)
 
 
@@ -204,7 +205,7 @@ def page(title: str, body_html: str, *, study: str, data_cutoff: str | None, run
         include_vega: add the vega bundle; default: only if the body holds a trialkit chart.
 
     Example:
-        >>> text = page("Run index", "<h2>Reports</h2>", study="NCT07334483",
+        >>> text = page("Run index", "<h2>Reports</h2><h2>Failures</h2>", study="NCT07334483",
         ...             data_cutoff="2026-03-31", run_time="2026-04-01 08:00 UTC")
         >>> 'href="#' in text and "Reports</a>" in text
         True
