@@ -353,7 +353,7 @@ def findings_frame(findings: Iterable[Any]) -> pl.DataFrame:
         >>> from types import SimpleNamespace as F
         >>> findings_frame([F(level="warning", dataset="rs", column="RSSTRESC",
         ...                   message="odd value", rows=[3, 7])]).row(0)
-        ('WARNING', 'RS', 'RSSTRESC', 'odd value', '3, 7')
+        ('WARNING', 'RS', 'RSSTRESC', 'odd value', '3; 7')
     """
     def rows_text(rows: Any) -> str:
         if rows is None:
