@@ -168,8 +168,8 @@ def export_html(notebook: nbformat.NotebookNode, *, audience: str, title: str, s
 
     Example:
         >>> import nbformat
-        >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
-        >>> "1 + 1" in export_html(nb, audience="analyst", title="T", study="S",
+        >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('hello')")])
+        >>> "hello" in export_html(nb, audience="analyst", title="T", study="S",
         ...                        data_cutoff=None, run_time="now")
         True
     """
