@@ -35,11 +35,12 @@ facts consistent with FA: TUMOR_COUNT (intrahepatic tumours), LARGEST_MM (larges
 VASCINV, TUMBURD_PCT, SCREEN_IMAGING_DT (date of the screening imaging, before RANDDT).
 
 Example:
+    >>> import datetime
     >>> from trialkit.protocol import load_protocol
     >>> s = generate_screening(n_randomized=8, seed=1, cutoff=datetime.date(2026, 10, 31),
     ...                        protocol=load_protocol())
-    >>> s.randomized.height
-    8
+    >>> s.randomized.height, sorted(s.datasets)
+    (8, ['dm', 'ds', 'fa', 'ie', 'lb', 'pr', 'qs', 'vs'])
 """
 
 from __future__ import annotations
@@ -130,7 +131,11 @@ def compute_composite(name: str, definition: dict[str, Any]) -> pl.Expr:
         definition: the ``definition`` mapping of the protocol file's check.
 
     Example:
-        >>> cp = load_protocol().eligibility  # doctest: +SKIP
+        >>> bands = [{"points": 1, "lt": 34}, {"points": 2, "le": 51}, {"points": 3}]
+        >>> cp = {"inputs": [{"testcd": "BILI", "bands": bands}], "classes": {}}
+        >>> pl.DataFrame({"BILI": [20.0, 40.0, 60.0]}).select(
+        ...     compute_composite("CHILD_PUGH_SCORE", cp).alias("P"))["P"].to_list()
+        [1, 2, 3]
     """
     if name == "CHILD_PUGH_SCORE":
         points = []
@@ -459,7 +464,7 @@ def _draw_baseline(rng: np.random.Generator, roles: np.ndarray, scenarios: np.nd
     return values, codes, failed
 
 
-def _dates(rng: np.random.Generator, n: int, start: datetime.date, accrual_days: int) -> np.ndarray:
+def _consent_days(rng: np.random.Generator, n: int, accrual_days: int) -> np.ndarray:
     # Accrual ramps up as sites open: more consents later in the period.
     return (np.floor(accrual_days * rng.random(n) ** 0.8)).astype(np.int64)
 
@@ -474,10 +479,11 @@ def generate_screening(*, n_randomized: int, seed: int, cutoff: datetime.date, p
         protocol: a loaded :class:`trialkit.protocol.Protocol`.
 
     Example:
+        >>> from trialkit.protocol import load_protocol
         >>> s = generate_screening(n_randomized=4, seed=7, cutoff=datetime.date(2026, 10, 31),
-        ...                        protocol=load_protocol())  # doctest: +SKIP
-        >>> sorted(s.datasets)  # doctest: +SKIP
-        ['dm', 'ds', 'fa', 'ie', 'lb', 'pr', 'qs', 'vs']
+        ...                        protocol=load_protocol())
+        >>> s.truth["n_randomized"], s.datasets["dm"].height >= 4
+        (4, True)
     """
     rng = np.random.default_rng([seed, 1])
     study = protocol.study
@@ -504,7 +510,7 @@ def generate_screening(*, n_randomized: int, seed: int, cutoff: datetime.date, p
     # Site, consent, and the outcome date of each attempt.
     site_w = rng.dirichlet(np.full(len(sites), 40.0))     # sites recruit at similar rates
     site_idx = rng.choice(len(sites), size=n_total, p=site_w)
-    consent_day = _dates(rng, n_total, start, accrual_days)
+    consent_day = _consent_days(rng, n_total, accrual_days)
     rand_offset = rng.integers(5, SCREENING_MAX_DAYS, n_total)        # consent -> randomization
     fail_offset = rng.integers(3, SCREENING_MAX_DAYS, n_total)        # consent -> failure/withdrawal
     # Rescreened: the first attempt is a screen failure of a randomized subject, 35-60 days
@@ -593,7 +599,8 @@ def generate_screening(*, n_randomized: int, seed: int, cutoff: datetime.date, p
     n_blocks = -(-rz.height // len(block))
     armcd = np.concatenate([rng.permutation(block) for _ in range(n_blocks)])[: rz.height] if rz.height else np.array([], dtype=object)
     rz = rz.with_columns(pl.Series("ARMCD", armcd, dtype=pl.String))
-    ev = ev.join(rz.select("ROW", "ARMCD"), on="ROW", how="left")
+    # Row order is the subject index of every array below: keep it through joins.
+    ev = ev.join(rz.select("ROW", "ARMCD"), on="ROW", how="left", maintain_order="left").sort("ROW")
 
     n_never = max(1, n_rand // 120) if n_rand >= 2 else 0
     rescreened_rows = {r for _, r in rescreen_pairs}
@@ -615,7 +622,7 @@ def generate_screening(*, n_randomized: int, seed: int, cutoff: datetime.date, p
     if rescreen_pairs:
         fr = pl.DataFrame({"ROW": [f for f, _ in rescreen_pairs], "LINK": [r for _, r in rescreen_pairs]})
         link_birth = subj.select(pl.col("ROW").alias("LINK"), pl.col("BRTHDT").alias("LINK_BRTHDT"))
-        subj = subj.join(fr.join(link_birth, on="LINK"), on="ROW", how="left").with_columns(
+        subj = subj.join(fr.join(link_birth, on="LINK"), on="ROW", how="left", maintain_order="left").sort("ROW").with_columns(
             pl.coalesce("LINK_BRTHDT", "BRTHDT").alias("BRTHDT"),
             pl.when(pl.col("LINK").is_not_null()).then(1.0).otherwise(pl.col("PARTIAL_U")).alias("PARTIAL_U"),
         ).drop("LINK", "LINK_BRTHDT")
@@ -623,8 +630,9 @@ def generate_screening(*, n_randomized: int, seed: int, cutoff: datetime.date, p
         subj = subj.with_columns(
             pl.when(pl.col("ROW").is_in([f for f, _ in rescreen_pairs])).then(
                 (pl.col("RFICDT").dt.year() - pl.col("BRTHDT").dt.year()
-                 - ((pl.col("RFICDT").dt.month() * 100 + pl.col("RFICDT").dt.day())
-                    < (pl.col("BRTHDT").dt.month() * 100 + pl.col("BRTHDT").dt.day())).cast(pl.Int32)).cast(pl.Float64)
+                 - ((pl.col("RFICDT").dt.month().cast(pl.Int32) * 100 + pl.col("RFICDT").dt.day())
+                    < (pl.col("BRTHDT").dt.month().cast(pl.Int32) * 100 + pl.col("BRTHDT").dt.day())).cast(pl.Int32)
+                 ).cast(pl.Float64)
             ).otherwise(pl.col("AGE")).alias("AGE"))
     subj = subj.with_columns(
         pl.when(pl.col("PARTIAL_U") < PARTIAL_BRTHDTC_YEAR).then(pl.col("BRTHDT").dt.strftime("%Y"))
@@ -782,7 +790,8 @@ def _findings_lb(subj: pl.DataFrame) -> pl.DataFrame:
             "STUDYID", "USUBJID", pl.lit(code).alias("LBTESTCD"), pl.lit(spec["test"]).alias("LBTEST"),
             pl.lit(spec["cat"]).alias("LBCAT"), _num_str(code, spec["dec"]).alias("LBORRES"),
             pl.lit(spec["unit"]).alias("LBORRESU"),
-            pl.col(f"{code}_LLN").cast(pl.String).alias("LBORNRLO"), pl.col(f"{code}_ULN").cast(pl.String).alias("LBORNRHI"),
+            pl.col(f"{code}_LLN").cast(pl.String).str.replace(r"\.0$", "").alias("LBORNRLO"),
+            pl.col(f"{code}_ULN").cast(pl.String).str.replace(r"\.0$", "").alias("LBORNRHI"),
             _num_str(code, spec["dec"]).alias("LBSTRESC"), pl.col(code).alias("LBSTRESN"),
             pl.lit(spec["unit"]).alias("LBSTRESU"),
             pl.col(f"{code}_LLN").alias("LBSTNRLO"), pl.col(f"{code}_ULN").alias("LBSTNRHI"),
