@@ -426,9 +426,13 @@ def build_tumor_domains(assessments: pl.DataFrame, subjects: pl.DataFrame, proto
         >>> domains["rs"]["RSTESTCD"].unique().sort().to_list()  # doctest: +SKIP
         ['NEWLPROG', 'NTRGRESP', 'OVRLRESP', 'TRGRESP']
     """
-    a = assessments.join(subjects, on="SUBJ", how="left")
-    common = [pl.col("STUDYID"), pl.col("USUBJID"), pl.col("SUBJ"), pl.col("T"), pl.col("READER"),
-              pl.col("CRIT"), pl.col("VNUM"), pl.col("RANDDT"), pl.col("MRI")]
+    # identifiers are gathered by subject index only in the final select: carrying strings
+    # through the concatenations and sorts of millions of rows costs memory and time
+    a = assessments.join(subjects.select("SUBJ", "RANDDT", "MRI"), on="SUBJ", how="left")
+    common = [pl.col("SUBJ"), pl.col("T"), pl.col("READER"), pl.col("CRIT"), pl.col("VNUM"),
+              pl.col("RANDDT"), pl.col("MRI")]
+    ids = [pl.lit(subjects["STUDYID"]).gather(pl.col("SUBJ")).alias("STUDYID"),
+           pl.lit(subjects["USUBJID"]).gather(pl.col("SUBJ")).alias("USUBJID")]
 
     # ---- TR: one row per lesion per scan per reader per criteria ----
     def lesion(where, code, grp, testcd, value, order):
@@ -466,7 +470,7 @@ def build_tumor_domains(assessments: pl.DataFrame, subjects: pl.DataFrame, proto
     test_names = {"LDIAM": "Longest Diameter", "LPERP": "Longest Perpendicular", "TUMSTATE": "Tumor State"}
     not_done = pl.col("TRTESTCD").is_in(["LDIAM", "LPERP"]) & pl.col("_VAL").is_null()
     tr = tr.select(
-        "STUDYID", pl.lit("TR").alias("DOMAIN"), "USUBJID", "TRSEQ", "TRGRPID", "TRLNKID", "TRTESTCD",
+        ids[0], pl.lit("TR").alias("DOMAIN"), ids[1], "TRSEQ", "TRGRPID", "TRLNKID", "TRTESTCD",
         pl.col("TRTESTCD").replace_strict(test_names).alias("TRTEST"), "TRORRES", "TRORRESU", "TRSTRESC",
         "TRSTRESN", "TRSTRESU",
         pl.when(not_done).then(pl.lit("NOT DONE")).otherwise(None).alias("TRSTAT"),
@@ -495,7 +499,7 @@ def build_tumor_domains(assessments: pl.DataFrame, subjects: pl.DataFrame, proto
         tu_rows(first_new, pl.lit(True), "NEW01", "NEW", "LIVER", 6),
     ])
     tu = _number_seq(tu, "TU", ["T", "READER", "_ORD"]).select(
-        "STUDYID", pl.lit("TU").alias("DOMAIN"), "USUBJID", "TUSEQ", "TULNKID",
+        ids[0], pl.lit("TU").alias("DOMAIN"), ids[1], "TUSEQ", "TULNKID",
         pl.lit("TUMIDENT").alias("TUTESTCD"), pl.lit("Tumor Identification").alias("TUTEST"),
         pl.col("TUSTRESC").alias("TUORRES"), "TUSTRESC", "TULOC",
         pl.when(pl.col("MRI")).then(pl.lit("MRI")).otherwise(pl.lit("CT SCAN")).alias("TUMETHOD"),
@@ -519,7 +523,7 @@ def build_tumor_domains(assessments: pl.DataFrame, subjects: pl.DataFrame, proto
     rs_names = {"TRGRESP": "Target Response", "NTRGRESP": "Non-target Response",
                 "NEWLPROG": "New Lesion Progression", "OVRLRESP": "Overall Response"}
     rs = _number_seq(pl.concat(rs_parts), "RS", ["T", "READER", "CRIT", "_ORD"]).select(
-        "STUDYID", pl.lit("RS").alias("DOMAIN"), "USUBJID", "RSSEQ", "RSTESTCD",
+        ids[0], pl.lit("RS").alias("DOMAIN"), ids[1], "RSSEQ", "RSTESTCD",
         pl.col("RSTESTCD").replace_strict(rs_names).alias("RSTEST"), _criteria_cat(protocol).alias("RSCAT"),
         "RSORRES", pl.col("RSORRES").alias("RSSTRESC"), *_reader_cols("RS", protocol),
         pl.col("VNUM").alias("VISITNUM"), _visit(protocol).alias("VISIT"),
