@@ -48,7 +48,7 @@ from typing import Any
 import nbformat
 
 from trialkit.errors import ParamsError
-from trialkit.report.html import export_html
+from trialkit.report.html import export_html, vega_bundle
 from trialkit.report.params import RunParams, collect_parameters, load_params_files, read_notebook_parameters
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -141,7 +141,8 @@ def main_run(params_files: Sequence[str | Path], *, out: str | Path | None = Non
 
 def run_reports(params_files: Sequence[str | Path], *, out: str | Path | None = None,
                 reports: Sequence[str] | None = None, jobs: int | None = None,
-                progress: bool | None = None, notebooks_dir: str | Path | None = None) -> RunResult:
+                progress: bool | None = None, notebooks_dir: str | Path | None = None,
+                pool: str = "thread") -> RunResult:
     """Check every params file, then run the chosen notebooks of each into its run folder.
 
     Args:
@@ -153,6 +154,8 @@ def run_reports(params_files: Sequence[str | Path], *, out: str | Path | None = 
             terminal (None).
         notebooks_dir: where the notebooks are (default ``$TRIALKIT_NOTEBOOKS_DIR`` or the
             project's ``notebooks/``).
+        pool: ``thread`` (default, faster: see :func:`execute_all`) or ``process`` (forked
+            workers; kept to re-measure the choice).
 
     Returns:
         The run folders with per-report status; a failed report does not raise.
@@ -162,6 +165,8 @@ def run_reports(params_files: Sequence[str | Path], *, out: str | Path | None = 
         0
     """
     started = time.perf_counter()
+    if jobs is not None and jobs < 1:
+        raise ParamsError(f"trialkit: --jobs must be at least 1, got {jobs}.")
     notebooks = find_notebooks(notebooks_dir)
     runs = load_params_files(params_files, notebooks=notebooks, reports=reports)
     declared = collect_parameters(notebooks)
@@ -171,10 +176,13 @@ def run_reports(params_files: Sequence[str | Path], *, out: str | Path | None = 
     with pinned_jupyter_env() as scratch:
         stagings = {run.run_name: make_staging(out_root, run.run_name) for run in runs}
         tasks = plan_tasks(runs, notebooks, declared, stagings, scratch, run_time)
-        results = execute_all(tasks, jobs=jobs or os.cpu_count() or 1, progress=progress)
+        # kernels first; what the parent needs later is prepared while they start up
+        context: dict[str, Any] = {}
+        results = execute_all(tasks, jobs=jobs or os.cpu_count() or 1, progress=progress, pool=pool,
+                              meanwhile=lambda: context.update(prepare_while_kernels_start(runs)))
     folders = [finish_run(run, stagings[run.run_name], out_root / run.run_name,
                           results.get(run.run_name, []), run_time=run_time,
-                          ended=dt.datetime.now(dt.timezone.utc))
+                          ended=dt.datetime.now(dt.timezone.utc), context=context)
                for run in runs]
     return RunResult(runs=folders, seconds=time.perf_counter() - started)
 
@@ -235,30 +243,67 @@ def make_staging(out_root: Path, run_name: str) -> Path:
 # executing (the pool) and the four steps of a report
 # ---------------------------------------------------------------------------------------
 
-def execute_all(tasks: Sequence[ReportTask], *, jobs: int, progress: bool | None) -> dict[str, list[ReportResult]]:
+def execute_all(tasks: Sequence[ReportTask], *, jobs: int, progress: bool | None,
+                meanwhile: Any = None, pool: str = "thread") -> dict[str, list[ReportResult]]:
     """Run every task on a thread pool; results grouped by run name, in task order.
 
-    Threads, not processes: the work happens in the kernels (separate processes) and the
-    export is short; threads share the imported nbconvert and templates, where worker
-    processes would each pay the imports again (measured: benchmarks/bench_run.py).
+    Threads by default: the work happens in the kernels (separate processes) and the
+    export is short; threads share the imported nbconvert, its templates and the vega
+    bundle, where worker processes each build them again (``pool="process"``, forked
+    workers, measured slower with benchmarks/bench_run.py on 2 cores). ``meanwhile`` runs
+    on the calling thread once every task is submitted, while the kernels start.
     """
+    import papermill  # noqa: F401 - imported once here, not by the first worker threads at once
+
     display = Progress(len(tasks), live=sys.stderr.isatty() if progress is None else progress)
     by_task: dict[int, ReportResult] = {}
-    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="trialkit-report") as pool:
-        futures: dict[Future, int] = {}
-        for i, task in enumerate(tasks):
-            futures[pool.submit(run_report, task, display)] = i
+    with make_pool(pool, jobs) as executor:
+        in_thread = isinstance(executor, ThreadPoolExecutor)  # a forked worker cannot update the display
+        futures = {executor.submit(run_report, task, display if in_thread else None): i
+                   for i, task in enumerate(tasks)}
+        if meanwhile is not None:
+            meanwhile()
         pending = set(futures)
         while pending:
             done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in done:
-                by_task[futures[future]] = future.result()
+                by_task[futures[future]] = result = future.result()
+                if not in_thread:
+                    display.report(tasks[futures[future]].label, result)
             display.tick()
     display.close()
     grouped: dict[str, list[ReportResult]] = {}
     for i, task in enumerate(tasks):
         grouped.setdefault(task.run.run_name, []).append(by_task[i])
     return grouped
+
+
+def make_pool(kind: str, jobs: int) -> Any:
+    """A thread pool, or a pool of forked processes (``kind="process"``)."""
+    if kind == "process":
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"))
+    return ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="trialkit-report")
+
+
+def prepare_while_kernels_start(runs: Sequence[RunParams]) -> dict[str, Any]:
+    """Work the parent needs anyway, done while it would otherwise wait on the kernels.
+
+    Builds the HTML exporter of each audience and the vega bundle once (the first export
+    would otherwise build them, twice over when two reports finish together), and collects
+    what the manifests share: input files with sha256 (once per data folder), package
+    versions, git commit.
+    """
+    tiny = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("warm-up")])
+    for audience in sorted({str(run.values.get("audience", "investigator")) for run in runs}):
+        with contextlib.suppress(Exception):  # a real export reports its own error later
+            export_html(tiny, audience=audience, title="", study="", data_cutoff=None, run_time="")
+    with contextlib.suppress(Exception):
+        vega_bundle()
+    return {"input_files": {d: input_files(d) for d in {run.data_dir for run in runs}},
+            "versions": package_versions(), "git_commit": git_commit()}
 
 
 def run_report(task: ReportTask, display: Progress | None = None) -> ReportResult:
@@ -389,12 +434,12 @@ def write_bytes(data: bytes, path: Path) -> str:
 
 
 def finish_run(run: RunParams, staging: Path, final: Path, reports: list[ReportResult], *,
-               run_time: dt.datetime, ended: dt.datetime) -> RunFolder:
+               run_time: dt.datetime, ended: dt.datetime, context: Mapping[str, Any] | None = None) -> RunFolder:
     """Write manifest.json and index.html into the staging folder, then swap it into place."""
     from trialkit.report.index import write_index
 
     folder = RunFolder(name=run.run_name, path=final, params_file=run.path, reports=reports)
-    manifest = build_manifest(run, reports, started=run_time, ended=ended)
+    manifest = build_manifest(run, reports, started=run_time, ended=ended, context=context)
     write_text(json.dumps(manifest, indent=2, default=str) + "\n", staging / "manifest.json")
     write_index(staging / "index.html", manifest)
     swap_into_place(staging, final)
@@ -422,8 +467,13 @@ def swap_into_place(staging: Path, final: Path) -> None:
 # ---------------------------------------------------------------------------------------
 
 def build_manifest(run: RunParams, reports: Sequence[ReportResult], *, started: dt.datetime,
-                   ended: dt.datetime) -> dict[str, Any]:
-    """Everything needed to tell what produced this folder, as a JSON-able mapping."""
+                   ended: dt.datetime, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Everything needed to tell what produced this folder, as a JSON-able mapping.
+
+    ``context`` holds what was already collected while the kernels ran (see
+    :func:`prepare_while_kernels_start`); anything missing is collected now.
+    """
+    context = context or {}
     return {
         "run_name": run.run_name,
         "params_file": str(run.path.resolve()),
@@ -433,9 +483,9 @@ def build_manifest(run: RunParams, reports: Sequence[ReportResult], *, started: 
         "run_end": ended.isoformat(timespec="seconds"),
         "reports": [asdict(r) for r in reports],
         "status": "failed" if any(r.status != "ok" for r in reports) else "ok",
-        "input_files": input_files(run.data_dir),
-        "versions": package_versions(),
-        "git_commit": git_commit(),
+        "input_files": context.get("input_files", {}).get(run.data_dir) or input_files(run.data_dir),
+        "versions": context.get("versions") or package_versions(),
+        "git_commit": context["git_commit"] if "git_commit" in context else git_commit(),
     }
 
 
@@ -552,6 +602,12 @@ class Progress:
                 self._clear()
             self._log(line)
         self.tick()
+
+    def report(self, label: str, result: ReportResult) -> None:
+        """Start and finish at once, for a result that comes back from another process."""
+        self.start(label)
+        seconds = (result.execute_s or 0) + (result.export_s or 0)
+        self.finish(label, ok=result.status == "ok", seconds=seconds, reason=describe_error(result.error))
 
     def tick(self) -> None:
         if not self.live:
