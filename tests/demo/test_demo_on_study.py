@@ -77,7 +77,8 @@ def _derive_deviations(on_study, subjects) -> set[tuple[str, str, str]]:
         date_col = "EXSTDTC" if trt == "EXTRT" else "PRSTDTC"
         add(frame.filter((pl.col(trt) == _name(key)) & ~pl.col("ARMCD").is_in(arms_ok)), "ARM_MISMATCH", date_col)
 
-    cam = (ex.filter((pl.col("EXTRT") == _name("CAMRELIZUMAB")) & pl.col("ARMCD").is_in(["A", "B"]))
+    # every camrelizumab dose counts, whatever the arm (a mismatched dose must not add rows)
+    cam = (ex.filter(pl.col("EXTRT") == _name("CAMRELIZUMAB"))
            .with_columns(date("EXSTDTC").alias("D")).sort("USUBJID", "D"))
     first = cam.group_by("USUBJID").agg(pl.col("D").first(), pl.col("RANDDT").first(), pl.col("EXSTDTC").first())
     add(first.filter((pl.col("D") - pl.col("RANDDT")).dt.total_days() > 3), "CAM_FIRST_DOSE_LATE", "EXSTDTC")

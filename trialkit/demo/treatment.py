@@ -132,11 +132,14 @@ def generate_on_study(randomized: pl.DataFrame, *, seed: int, cutoff: dt.date, p
         UnknownArmError: an ARMCD the protocol does not define.
 
     Example:
+        >>> from trialkit.protocol import load_protocol
         >>> randomized = pl.DataFrame({"STUDYID": ["S"] * 4, "USUBJID": ["S-1", "S-2", "S-3", "S-4"],
         ...     "ARMCD": ["A", "B", "C", "D"], "RANDDT": [dt.date(2026, 1, 5)] * 4,
         ...     "NEVER_TREATED": [False] * 4})
         >>> out = generate_on_study(randomized, seed=7, cutoff=dt.date(2026, 9, 30),
-        ...                         protocol=load_protocol())  # doctest: +SKIP
+        ...                         protocol=load_protocol())
+        >>> sorted(out.datasets["ex"]["EXTRT"].unique())
+        ['APATINIB', 'CAMRELIZUMAB']
     """
     _check_randomized(randomized, protocol)
     n = randomized.height
@@ -278,7 +281,7 @@ def generate_on_study(randomized: pl.DataFrame, *, seed: int, cutoff: dt.date, p
     delay = int(cam["permitted_delay_days"])
     first_within = int(cam["first_dose_within_days"])
     cam_subject = (cam_arms & treated) | flag["ARM_MISMATCH"]
-    k_cam = int(max(np.max(last_tx_day, initial=0), 0)) // (interval - window) + 2
+    k_cam = max(3, int(max(np.max(last_tx_day, initial=0), 0)) // (interval - window) + 2)
     cam_day = np.where(flag["CAM_FIRST_DOSE_LATE"], rng_tx.integers(first_within + 2, first_within + 6, n),
                        rng_tx.integers(0, first_within + 1, n))
     cam_doses = []
