@@ -59,3 +59,14 @@ def test_a_trialkit_error_is_printed_without_traceback(tmp_path):
 def test_parser_defaults():
     args = build_parser().parse_args(["demo", "--out", "x"])
     assert (args.format, args.seed, args.subjects) == ("parquet", None, None)
+
+
+def test_validate_reads_a_gbk_csv_with_encoding_option(tmp_path, capsys):
+    """Site names written by a Chinese-locale export: refused as UTF-8, read with --encoding."""
+    (tmp_path / "dm.csv").write_bytes(
+        "STUDYID,USUBJID,SITEID,ARMCD,ARM,INVNAM\nNCT07334483,S-01,01,A,Arm A,中山医院\n".encode("gbk"))
+    assert main(["validate", str(tmp_path)]) == 1
+    assert "not UTF-8" in capsys.readouterr().out
+    main(["validate", str(tmp_path), "--encoding", "gbk"])
+    out = capsys.readouterr().out
+    assert "not UTF-8" not in out and "unreadable" not in out

@@ -17,7 +17,7 @@ from trialkit.errors import TrialkitError
 def _cmd_validate(args: argparse.Namespace) -> int:
     from trialkit.validate import main_validate
 
-    return main_validate(args.data_dir, report=args.report, protocol=args.protocol)
+    return main_validate(args.data_dir, report=args.report, protocol=args.protocol, encoding=args.encoding)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data_dir", metavar="DATA_DIR", help="folder with one file per dataset (dm.parquet, IE.xpt, ...)")
     p.add_argument("--report", help="check only what this report needs (e.g. screening, swimmer)")
     p.add_argument("--protocol", help="study id or protocol YAML file (default: NCT07334483)")
+    p.add_argument("--encoding", help="text encoding of CSV/SAS files that are not UTF-8 (e.g. gbk, latin-1)")
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser(

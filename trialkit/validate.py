@@ -748,7 +748,8 @@ def summarize_readiness(files: Mapping[str, Path]) -> list[tuple[str, str]]:
     return out
 
 
-def main_validate(data_dir: str | Path, *, report: str | None = None, protocol: Any = None) -> int:
+def main_validate(data_dir: str | Path, *, report: str | None = None, protocol: Any = None,
+                  encoding: str | None = None) -> int:
     """``trialkit validate``: print the datasets found and the findings; 1 on errors, else 0.
 
     Example:
@@ -759,7 +760,8 @@ def main_validate(data_dir: str | Path, *, report: str | None = None, protocol: 
     proto = _load_protocol(protocol)
     files = find_datasets(folder)
     wanted = datasets_read_for(report, files)
-    frames, read_findings = read_datasets({k: v for k, v in files.items() if k in wanted})
+    frames, read_findings = read_datasets({k: v for k, v in files.items() if k in wanted},
+                                          encoding=encoding)
     frames, findings = check_frames(frames, files, data_dir=folder, report=report, protocol=proto,
                                     read_findings=read_findings)
     out = sys.stdout
