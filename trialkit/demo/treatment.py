@@ -26,6 +26,21 @@ Conventions (what the derivations can rely on):
   inside the rules, so the deviations derived from the data equal ``truth["deviations"]``.
   One truth row per offending record: the dose, session or apatinib interval (DATE = its
   start date), for CTACE_OVER_LIMIT each session beyond the limit.
+- DS (post-randomization): a TREATMENT-epoch DISPOSITION EVENT when treatment ends
+  (PROGRESSIVE DISEASE, ADVERSE EVENT, WITHDRAWAL BY SUBJECT, DEATH, COMPLETED); a FOLLOW-UP
+  one for a withdrawal (also on the same day as the treatment one) or a death after the end
+  of treatment. Exactly one DEATH row per dead subject. One death is known to the month only
+  (DTHDTC, RFENDTC and DSSTDTC "YYYY-MM", after every other record of that subject).
+
+``truth`` keys: deviations [{USUBJID, RULE, DATE}], planted_subjects {RULE: [USUBJID]},
+permitted_delays [{USUBJID, DATE}] (camrelizumab intervals of 25-28 days) and
+n_permitted_delays, no_postbaseline_scan, deaths [{USUBJID, DTHDTC}], never_treated,
+untreated (no study treatment record at all), staged_sirt [{USUBJID, OWN_MAPPING}],
+partial_dates [{domain, variable, usubjid, value, full_date}], missed_assessments
+[{USUBJID, VISITNUM}], unscheduled_assessments [{USUBJID, DATE}],
+bor_bicr_mrecist_unconfirmed {USUBJID: BOR} and orr_bicr_mrecist_unconfirmed {ARMCD: rate}
+(all randomized in the denominator), bicr_investigator_discordance_mrecist (share of
+post-baseline time points where the two overall responses differ), ne_time_points.
 
 Example:
     >>> import datetime as dt
@@ -212,6 +227,7 @@ def generate_on_study(randomized: pl.DataFrame, *, seed: int, cutoff: dt.date, p
         # a camrelizumab dose given to a subject of an arm without camrelizumab
         "ARM_MISMATCH": _pick(rng_plant, ~cam_arms & gets["SIRT"] & treated & (last_tx_day >= 5), taken, n_plant),
     }
+    assert tuple(plant) == RULES
     flag = {rule: np.isin(np.arange(n), idx) for rule, idx in plant.items()}
 
     # ---- PR: mapping, SIRT, cTACE ----------------------------------------------------------------
@@ -418,14 +434,14 @@ def generate_on_study(randomized: pl.DataFrame, *, seed: int, cutoff: dt.date, p
     dthdtc_full = dthdtc.clone()
     if partial_idx.size:
         dthdtc = dthdtc.scatter(partial_idx, dthdtc.gather(partial_idx).str.slice(0, 7))
-    rfendtc = pl.Series(np.where(t_eos <= horizon, 1, 0)).cast(pl.Boolean)
+    study_ended = pl.Series(t_eos <= horizon)
     eos_iso = iso_rel(np.where(t_eos <= horizon, t_eos, NEVER))
     eos_iso = pl.select(pl.when(pl.lit(pl.Series(dth & (t_death <= t_wd)))).then(dthdtc).otherwise(eos_iso)).to_series()
     dm_updates = pl.DataFrame({
         "USUBJID": usubjid,
         "RFXSTDTC": iso_rel(np.where(any_tx, first_tx, NEVER)),
         "RFXENDTC": iso_rel(np.where(any_tx & ~ongoing, last_tx, NEVER)),
-        "RFENDTC": pl.select(pl.when(pl.lit(rfendtc)).then(eos_iso).otherwise(None)).to_series(),
+        "RFENDTC": pl.select(pl.when(pl.lit(study_ended)).then(eos_iso).otherwise(None)).to_series(),
         "DTHDTC": dthdtc,
         "DTHFL": pl.Series(np.where(dth, "Y", None).tolist(), dtype=pl.String),
     })

@@ -279,10 +279,9 @@ def simulate_disease(*, arm_idx, horizon, never_treated, t_death0, t_withdrawal,
     keep = (n_after_pd <= confirm[subj].astype(int)) & (t < t_death[subj])
     kept = scans.filter(pl.Series(keep)).select("SUBJ", "T")
     assessments = assessments.join(kept, on=["SUBJ", "T"], how="semi")
-    kept_missed = missed
     lesions = {"E2": e2, "E3": has_node, "HAS_NT1": has_nt1, "HAS_NT2": has_nt2, "MRI": mri}
     return Disease(assessments=assessments, lesions=lesions, pd_rel=pd_rel, t_death=t_death,
-                   missed=kept_missed)
+                   missed=missed)
 
 
 def _ensure_one(mask: np.ndarray, eligible: np.ndarray, rng) -> np.ndarray:
