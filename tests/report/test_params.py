@@ -151,6 +151,10 @@ def test_two_files_writing_one_run_folder_are_refused(tmp_path, data_dir, notebo
         ParamsError, load_params_files, [a, b], notebooks=notebooks).value)
 
 
+def test_an_empty_notebooks_folder_is_an_error(tmp_path):
+    assert "no report notebooks" in str(pytest.raises(ParamsError, find_notebooks, tmp_path).value)
+
+
 def test_missing_params_file(tmp_path, notebooks):
     assert "does not exist" in load_error(tmp_path / "nope.yaml", notebooks)
 
@@ -161,8 +165,9 @@ def test_parameters_cell_defaults_are_read_without_running():
 
 
 def test_shipped_params_files_are_valid_for_the_project_notebooks():
-    notebooks = find_notebooks(ROOT / "notebooks")
-    if not notebooks:
+    try:
+        notebooks = find_notebooks(ROOT / "notebooks")
+    except ParamsError:
         pytest.skip("no report notebooks in notebooks/ yet")
     types = allowed_types(collect_parameters(notebooks))
     for path in sorted((ROOT / "params").glob("*.yaml")):

@@ -55,6 +55,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("trialkit", "polars", "altair", "papermill", "nbconvert", "vl-convert-python",
             "great-tables", "nbformat", "ipykernel")
 MAX_ERROR_CHARS = 400  # index and manifest show the reason, not a 300-line traceback
+# A cell running longer than this fails its report (a hung cron job would never end);
+# TRIALKIT_CELL_TIMEOUT (seconds) overrides it for very large studies.
+CELL_TIMEOUT_S = 1800
 
 
 @dataclass
@@ -173,17 +176,21 @@ def run_reports(params_files: Sequence[str | Path], *, out: str | Path | None = 
     out_root = Path(out) if out else REPO_ROOT / "outputs"
     out_root.mkdir(parents=True, exist_ok=True)
     run_time = dt.datetime.now(dt.timezone.utc)
-    with pinned_jupyter_env() as scratch:
-        stagings = {run.run_name: make_staging(out_root, run.run_name) for run in runs}
-        tasks = plan_tasks(runs, notebooks, declared, stagings, scratch, run_time)
-        # kernels first; what the parent needs later is prepared while they start up
-        context: dict[str, Any] = {}
-        results = execute_all(tasks, jobs=jobs or os.cpu_count() or 1, progress=progress, pool=pool,
-                              meanwhile=lambda: context.update(prepare_while_kernels_start(runs)))
-    folders = [finish_run(run, stagings[run.run_name], out_root / run.run_name,
-                          results.get(run.run_name, []), run_time=run_time,
-                          ended=dt.datetime.now(dt.timezone.utc), context=context)
-               for run in runs]
+    stagings = {run.run_name: make_staging(out_root, run.run_name) for run in runs}
+    try:
+        with pinned_jupyter_env() as scratch:
+            tasks = plan_tasks(runs, notebooks, declared, stagings, scratch, run_time)
+            # kernels first; what the parent needs later is prepared while they start up
+            context: dict[str, Any] = {}
+            results = execute_all(tasks, jobs=jobs or os.cpu_count() or 1, progress=progress, pool=pool,
+                                  meanwhile=lambda: context.update(prepare_while_kernels_start(runs)))
+        folders = [finish_run(run, stagings[run.run_name], out_root / run.run_name,
+                              results.get(run.run_name, []), run_time=run_time,
+                              ended=dt.datetime.now(dt.timezone.utc), context=context)
+                   for run in runs]
+    finally:  # interrupted (Ctrl-C, a bug): the previous run folders stay as they were
+        for staging in stagings.values():
+            shutil.rmtree(staging, ignore_errors=True)
     return RunResult(runs=folders, seconds=time.perf_counter() - started)
 
 
@@ -200,7 +207,10 @@ def find_notebooks(notebooks_dir: str | Path | None = None) -> dict[str, Path]:
     folder = Path(notebooks_dir or os.environ.get("TRIALKIT_NOTEBOOKS_DIR") or REPO_ROOT / "notebooks")
     if not folder.is_dir():
         raise ParamsError(f"trialkit: notebooks folder {folder} does not exist.")
-    return {p.stem: p for p in sorted(folder.glob("*.ipynb")) if not p.name.startswith(("_", "."))}
+    found = {p.stem: p for p in sorted(folder.glob("*.ipynb")) if not p.name.startswith(("_", "."))}
+    if not found:
+        raise ParamsError(f"trialkit: no report notebooks (*.ipynb) in {folder}.")
+    return found
 
 
 def plan_tasks(runs: Sequence[RunParams], notebooks: Mapping[str, Path],
@@ -352,6 +362,7 @@ def execute(task: ReportTask) -> tuple[nbformat.NotebookNode | None, dict[str, A
         executed = papermill.execute_notebook(
             str(task.notebook), tmp, parameters=task.parameters, kernel_name="python3",
             progress_bar=False, request_save_on_cell_execute=False,
+            execution_timeout=int(os.environ.get("TRIALKIT_CELL_TIMEOUT", CELL_TIMEOUT_S)),
             resources={"metadata": {"path": str(task.cwd)}})
         error = None
     except PapermillExecutionError as exc:
