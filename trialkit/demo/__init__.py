@@ -221,7 +221,7 @@ def write_demo(out: str | Path, *, seed: int = DEFAULT_SEED, subjects: int = DEF
     progress = progress or (lambda msg: None)
     datasets, truth = _generate(seed, subjects, cutoff_date, protocol, progress)
     t0 = time.perf_counter()
-    path = write_datasets(datasets, truth, Path(out), fmt=fmt, stamp=cutoff_date)
+    path = write_datasets(datasets, truth, Path(out), fmt=fmt, stamp=cutoff_date, progress=progress)
     progress(f"written: {len(datasets)} datasets as {fmt} ({time.perf_counter() - t0:.1f} s)")
     return path
 

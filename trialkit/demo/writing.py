@@ -22,7 +22,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import polars as pl
 
@@ -72,7 +72,8 @@ def dump_truth(truth: dict[str, Any]) -> str:
 
 
 def write_datasets(datasets: dict[str, pl.DataFrame], truth: dict[str, Any], out: Path, *,
-                   fmt: str = "parquet", stamp: datetime.date) -> Path:
+                   fmt: str = "parquet", stamp: datetime.date,
+                   progress: Callable[[str], None] | None = None) -> Path:
     """Write every dataset and ``demo_truth.json`` into ``out`` atomically.
 
     Files of the same datasets in the other formats are removed, so a folder never holds
@@ -84,6 +85,7 @@ def write_datasets(datasets: dict[str, pl.DataFrame], truth: dict[str, Any], out
         out: the target folder (created).
         fmt: parquet | csv | xpt.
         stamp: the date put into XPT headers instead of the wall clock.
+        progress: called with a line after each file (for long runs).
     """
     if fmt not in FORMATS:
         raise ParamsError(f"trialkit: unknown demo format '{fmt}'. Choose one of: {', '.join(FORMATS)}.")
@@ -103,6 +105,8 @@ def write_datasets(datasets: dict[str, pl.DataFrame], truth: dict[str, Any], out
             else:
                 write_xpt(frame, path, name=name, stamp=stamp)
             written.append(path.name)
+            if progress:
+                progress(f"wrote {path.name} ({frame.height:,} rows)")
         (tmp / TRUTH_FILE).write_text(dump_truth(truth), encoding="utf-8")
         if not out.exists():
             os.replace(tmp, out)
