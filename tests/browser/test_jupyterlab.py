@@ -101,6 +101,9 @@ def test_chart_shows_in_live_jupyterlab_offline(browser, jupyterlab):
     charts = page.locator(".jp-OutputArea .trialkit-chart svg")
     charts.first.wait_for(state="visible", timeout=60000)
     page.wait_for_function("document.querySelectorAll('.jp-OutputArea .trialkit-chart').length >= 2", timeout=30000)
+    # setup() loaded the bundle into the page: the charts turn interactive
+    page.wait_for_function("document.querySelectorAll('.jp-OutputArea .vega-embed svg.marks').length >= 2",
+                           timeout=30000)
     shot = Path(os.environ.get("TRIALKIT_SCREENSHOTS", work)) / "jupyterlab-live.png"
     page.screenshot(path=str(shot))
     boxes = [charts.nth(i).bounding_box() for i in range(charts.count())]

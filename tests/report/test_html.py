@@ -61,6 +61,14 @@ def test_one_vega_bundle_and_no_external_url(executed):
         assert absent not in text, absent
 
 
+def test_live_jupyterlab_bundle_output_is_dropped(executed):
+    nb = nbformat.reads(nbformat.writes(executed), as_version=4)
+    nb.cells[1].outputs = [new_output("display_data", data={"text/html": "<script>LIVE_BUNDLE</script>"},
+                                      metadata={"trialkit": "vega-bundle"})]
+    text = _export(nb, audience="analyst")
+    assert "LIVE_BUNDLE" not in text and text.count(f'id="{BUNDLE_ID}"') == 1
+
+
 def test_page_without_charts_has_no_bundle():
     nb = new_notebook(cells=[new_markdown_cell("## Only text")])
     text = _export(nb)

@@ -142,6 +142,10 @@ def _prepare(notebook: nbformat.NotebookNode, *, audience: str, title: str, stud
             if lines and re.match(r"#\s", lines[0]):
                 cell.source = "\n".join(lines[1:]).strip()
                 dropped_title = True
+        if cell.cell_type == "code":
+            # setup()'s live-JupyterLab copy of the bundle: the page has its own in <head>
+            cell.outputs = [o for o in cell.get("outputs", [])
+                            if o.get("metadata", {}).get("trialkit") != "vega-bundle"]
         if cell.cell_type == "code" and audience == "investigator":
             # Library warnings on stderr mean nothing to an investigator (the run log keeps them).
             cell.outputs = [o for o in cell.get("outputs", [])

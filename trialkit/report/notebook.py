@@ -188,13 +188,30 @@ def enable_renderer() -> None:
     alt.renderers.enable(RENDERER)
 
 
-def setup(*, audience: str = "analyst", output_dir: str | os.PathLike[str] = "") -> None:
+LIVE_BUNDLE_METADATA = {"trialkit": "vega-bundle"}
+
+
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+def setup(*, audience: str = "analyst", output_dir: str | os.PathLike[str] = "",
+          interactive: bool | None = None) -> None:
     """Prepare a report notebook: the offline chart renderer, the theme, where to write.
 
     Args:
         audience: ``investigator`` or ``analyst`` (only the HTML export uses it: code hidden
             or shown).
         output_dir: the run folder ("" when run interactively: nothing is written).
+        interactive: load the vega bundle into a live JupyterLab so charts are interactive
+            (one ~0.9 MB output, dropped by the HTML export, which has its own copy in
+            ``<head>``). Default: when run interactively in a kernel (``output_dir`` "").
+            Without it charts still show, as static SVG.
 
     Example:
         >>> setup(audience="analyst", output_dir="")
@@ -206,6 +223,15 @@ def setup(*, audience: str = "analyst", output_dir: str | os.PathLike[str] = "")
     enable_renderer()
     _STATE.audience = audience
     _STATE.output_dir = Path(output_dir) if str(output_dir or "").strip() else None
+    if interactive is None:
+        interactive = _STATE.output_dir is None and _in_kernel()
+    if interactive:
+        from IPython.display import display
+
+        from trialkit.report.html import vega_bundle
+
+        display({"text/html": f'<script class="trialkit-vega-bundle-live">{vega_bundle()}</script>'},
+                metadata=dict(LIVE_BUNDLE_METADATA), raw=True)
 
 
 def load_study(data_dir: str | os.PathLike[str] = "", *, protocol: Any = None, report: str | None = None):
