@@ -144,3 +144,10 @@ def test_demo_data_dir_is_built_once_and_reused(tmp_path, monkeypatch):
     assert demo_data_dir() == first
     assert (first / "demo_truth.json").stat().st_mtime_ns == stamp
     assert [p for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_an_output_path_that_is_a_file_is_refused(tmp_path):
+    target = tmp_path / "taken"
+    target.write_text("x")
+    with pytest.raises(TrialkitError, match="^trialkit: cannot write the demo study to .*it is a file"):
+        write_demo(target, subjects=SMALL)

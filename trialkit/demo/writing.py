@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import polars as pl
 
-from trialkit.errors import ParamsError
+from trialkit.errors import ParamsError, TrialkitError
 
 FORMATS = {"parquet": "parquet", "csv": "csv", "xpt": "xpt"}
 TRUTH_FILE = "demo_truth.json"
@@ -90,8 +90,14 @@ def write_datasets(datasets: dict[str, pl.DataFrame], truth: dict[str, Any], out
     if fmt not in FORMATS:
         raise ParamsError(f"trialkit: unknown demo format '{fmt}'. Choose one of: {', '.join(FORMATS)}.")
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    if out.exists() and not out.is_dir():
+        raise ParamsError(f"trialkit: cannot write the demo study to {out}: it is a file, not a folder. "
+                          f"Pass a new or existing folder with --out.")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    except OSError as exc:
+        raise TrialkitError(f"trialkit: cannot write the demo study to {out}: {exc.strerror or exc}.") from None
     os.chmod(tmp, 0o755)      # mkdtemp makes it private; it may become the output folder
     try:
         written = []
