@@ -1,0 +1,274 @@
+"""The built-in demo study obeys the protocol: facts derived here from the data alone.
+
+Every rule is recomputed in this file from the SDTM datasets with plain polars, reading the
+numbers from the protocol file and nothing from the generator, then compared with what
+``demo_truth.json`` says was planted: a rule broken where nothing was planted, or a planted
+deviation that the data do not show, fails.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import polars as pl
+import pytest
+
+from trialkit.protocol import load_protocol
+
+PROTOCOL = load_protocol()
+CAM = PROTOCOL.treatment("CAMRELIZUMAB")
+APA = PROTOCOL.treatment("APATINIB")
+MAPPING = PROTOCOL.treatment("MAA_MAPPING")["name"]
+SIRT = PROTOCOL.treatment("SIRT")["name"]
+CTACE = PROTOCOL.treatment("CTACE")
+RESPONSE = PROTOCOL.response
+
+
+@pytest.fixture(scope="module")
+def demo(demo_dir):
+    frames = {p.stem: pl.read_parquet(p) for p in demo_dir.glob("*.parquet")}
+    truth = json.loads((demo_dir / "demo_truth.json").read_text())
+    randomized = (frames["ds"].filter(pl.col("DSDECOD") == "RANDOMIZED")
+                  .select("USUBJID", RANDDT=pl.col("DSSTDTC").str.to_date())
+                  .join(frames["dm"].select("USUBJID", "ARMCD"), on="USUBJID"))
+    return frames, truth, randomized
+
+
+def _dated(frame: pl.DataFrame, column: str, randomized: pl.DataFrame) -> pl.DataFrame:
+    """Add DATE and study DAY (day 1 = randomization, no day 0)."""
+    out = frame.with_columns(DATE=pl.col(column).str.to_date()).join(randomized, on="USUBJID")
+    delta = (pl.col("DATE") - pl.col("RANDDT")).dt.total_days()
+    return out.with_columns(DAY=pl.when(delta >= 0).then(delta + 1).otherwise(delta))
+
+
+def _derive_deviations(frames, randomized, cutoff: str) -> pl.DataFrame:
+    """DESIGN section 6, recomputed: one row per offending record, (USUBJID, RULE, DATE).
+
+    An apatinib interval without EXENDTC is ongoing: it runs to the data cutoff.
+    """
+    ex, pr = frames["ex"], frames["pr"]
+    cam = (_dated(ex.filter(pl.col("EXTRT") == CAM["name"]), "EXSTDTC", randomized)
+           .sort("USUBJID", "DATE")
+           .with_columns(GAP=(pl.col("DATE") - pl.col("DATE").shift(1).over("USUBJID")).dt.total_days(),
+                         K=pl.int_range(pl.len()).over("USUBJID") + 1))
+    on_time = CAM["interval_days"] - CAM["window_days"]
+    latest = CAM["interval_days"] + CAM["permitted_delay_days"]
+    c2d1 = cam.filter(pl.col("K") == 2).select("USUBJID", C2D1=pl.col("DATE"))
+    apa = (ex.filter(pl.col("EXTRT") == APA["name"])
+           .with_columns(START=pl.col("EXSTDTC").str.to_date(),
+                         END=pl.col("EXENDTC").fill_null(cutoff).str.to_date())
+           .join(c2d1, on="USUBJID", how="left"))
+    sirt = _dated(pr.filter(pl.col("PRTRT") == SIRT), "PRSTDTC", randomized)
+    mapping = pr.filter(pl.col("PRTRT") == MAPPING).select("USUBJID", MAPDT=pl.col("PRSTDTC").str.to_date())
+    washout = APA["sirt_washout_days"]
+    ctace = _dated(pr.filter(pl.col("PRTRT") == CTACE["name"]), "PRSTDTC", randomized)
+    window = ctace.filter(pl.col("DAY").is_between(1, CTACE["max_sessions_window_days"]))
+
+    allowed = {t: [a["armcd"] for a in PROTOCOL.arms if t in a["treatments"]] for t in PROTOCOL.raw["treatments"]}
+    given = pl.concat([
+        _dated(ex, "EXSTDTC", randomized).select("USUBJID", "ARMCD", "DATE",
+                                                  KEY=pl.col("EXTRT").replace({CAM["name"]: "CAMRELIZUMAB", APA["name"]: "APATINIB"})),
+        _dated(pr.filter(pl.col("PRTRT") != MAPPING), "PRSTDTC", randomized)
+        .select("USUBJID", "ARMCD", "DATE", KEY=pl.col("PRTRT").replace({SIRT: "SIRT", CTACE["name"]: "CTACE"})),
+    ])
+    mismatch = given.filter(
+        pl.concat_str("KEY", pl.lit("|"), "ARMCD").is_in([f"{k}|{a}" for k, arms in allowed.items() for a in arms]).not_())
+
+    rows = [
+        cam.filter((pl.col("K") == 1) & ((pl.col("DATE") - pl.col("RANDDT")).dt.total_days() > CAM["first_dose_within_days"]))
+        .select("USUBJID", "DATE", RULE=pl.lit("CAM_FIRST_DOSE_LATE")),
+        cam.filter(pl.col("GAP") < on_time).select("USUBJID", "DATE", RULE=pl.lit("CAM_INTERVAL_EARLY")),
+        cam.filter(pl.col("GAP") > latest).select("USUBJID", "DATE", RULE=pl.lit("CAM_INTERVAL_LATE")),
+        apa.filter(pl.col("C2D1").is_null() | (pl.col("START") < pl.col("C2D1")))
+        .select("USUBJID", DATE=pl.col("START"), RULE=pl.lit("APA_BEFORE_C2D1")),
+        apa.join(sirt.select("USUBJID", SIRTDT="DATE"), on="USUBJID")
+        .filter((pl.col("START") <= pl.col("SIRTDT") + pl.duration(days=washout))
+                & (pl.col("END") >= pl.col("SIRTDT") - pl.duration(days=washout)))
+        .select("USUBJID", DATE=pl.col("START"), RULE=pl.lit("APA_SIRT_WASHOUT")),
+        sirt.join(mapping, on="USUBJID", how="left")
+        .group_by("USUBJID", "DATE").agg(OK=(pl.col("MAPDT") <= pl.col("DATE")).any())
+        .filter(pl.col("OK").not_() | pl.col("OK").is_null()).select("USUBJID", "DATE", RULE=pl.lit("SIRT_NO_MAPPING")),
+        window.sort("DATE").with_columns(N=pl.int_range(pl.len()).over("USUBJID") + 1)
+        .filter(pl.col("N") > CTACE["max_sessions"]).select("USUBJID", "DATE", RULE=pl.lit("CTACE_OVER_LIMIT")),
+        mismatch.select("USUBJID", "DATE", RULE=pl.lit("ARM_MISMATCH")),
+    ]
+    return pl.concat(rows).with_columns(pl.col("DATE").cast(pl.Date))
+
+
+def test_defaults_randomize_120_subjects_30_per_arm_at_the_three_sites(demo):
+    frames, truth, randomized = demo
+    assert randomized.height == PROTOCOL.study["planned_randomized"] == 120
+    assert randomized.group_by("ARMCD").len().sort("ARMCD")["len"].to_list() == [30, 30, 30, 30]
+    sites = {s["siteid"] for s in PROTOCOL.sites}
+    assert set(frames["dm"]["SITEID"].unique()) == sites
+    assert set(frames["dm"].filter(pl.col("USUBJID").is_in(randomized["USUBJID"].implode()))["ARM"]) == {
+        a["arm"] for a in PROTOCOL.arms}
+
+
+def test_every_planted_deviation_is_in_the_data_and_nothing_else_is(demo):
+    frames, truth, randomized = demo
+    derived = _derive_deviations(frames, randomized, truth["cutoff"])
+    found = set(derived.select("USUBJID", "RULE").iter_rows())
+    planted = {(d["USUBJID"], d["RULE"]) for d in truth["deviations"]}
+    assert planted, "the demo plants no deviation"
+    assert found == planted, f"derived but not planted: {found - planted}; planted but not derived: {planted - found}"
+    for d in truth["deviations"]:
+        dates = derived.filter((pl.col("USUBJID") == d["USUBJID"]) & (pl.col("RULE") == d["RULE"]))["DATE"]
+        assert date.fromisoformat(d["DATE"]) in dates.to_list(), d
+
+
+def test_each_deviation_rule_of_the_design_is_planted(demo):
+    _, truth, _ = demo
+    rules = {d["RULE"] for d in truth["deviations"]}
+    assert rules == {"CAM_FIRST_DOSE_LATE", "CAM_INTERVAL_EARLY", "CAM_INTERVAL_LATE", "APA_BEFORE_C2D1",
+                     "APA_SIRT_WASHOUT", "SIRT_NO_MAPPING", "CTACE_OVER_LIMIT", "ARM_MISMATCH"}
+
+
+def test_permitted_delays_are_shown_in_the_data(demo):
+    frames, truth, randomized = demo
+    cam = (_dated(frames["ex"].filter(pl.col("EXTRT") == CAM["name"]), "EXSTDTC", randomized)
+           .sort("USUBJID", "DATE")
+           .with_columns(GAP=(pl.col("DATE") - pl.col("DATE").shift(1).over("USUBJID")).dt.total_days()))
+    low = CAM["interval_days"] + CAM["window_days"]
+    high = CAM["interval_days"] + CAM["permitted_delay_days"]
+    delays = cam.filter((pl.col("GAP") > low) & (pl.col("GAP") <= high)).height
+    assert delays == truth["n_permitted_delays"] > 0
+
+
+def test_treatments_match_the_protocol_doses(demo):
+    frames, _, _ = demo
+    cam = frames["ex"].filter(pl.col("EXTRT") == CAM["name"])
+    assert set(cam["EXDOSE"]) == {CAM["dose"]} and set(cam["EXDOSU"]) == {CAM["unit"]}
+    assert set(cam["EXSTDTC"]) and (cam["EXSTDTC"] == cam["EXENDTC"]).all()
+    apa = frames["ex"].filter(pl.col("EXTRT") == APA["name"])
+    assert APA["dose"] in set(apa["EXDOSE"]) and max(apa["EXDOSE"]) == APA["dose"]
+    reduced = apa.filter(pl.col("EXDOSE") < APA["dose"])
+    assert reduced["EXADJ"].is_not_null().all(), "a reduced apatinib dose must say why (EXADJ)"
+
+
+def test_mapping_precedes_randomization_for_every_sirt_candidate(demo):
+    frames, truth, randomized = demo
+    mapped = frames["pr"].filter(pl.col("PRTRT") == MAPPING)["USUBJID"].unique()
+    unmapped = {d["USUBJID"] for d in truth["deviations"] if d["RULE"] == "SIRT_NO_MAPPING"}
+    # inclusion 7: every randomized subject was judged suitable for SIRT after mapping,
+    # except where the demo plants a SIRT without any mapping
+    assert set(randomized["USUBJID"]) - set(mapped) == unmapped
+    first_map = (_dated(frames["pr"].filter(pl.col("PRTRT") == MAPPING), "PRSTDTC", randomized)
+                 .group_by("USUBJID").agg(pl.col("DAY").min()))
+    assert (first_map["DAY"] < 0).all(), "the first mapping is a screening procedure"
+
+
+def test_ctace_only_in_arm_d_and_sirt_only_in_arms_a_to_c_unless_planted(demo):
+    frames, truth, randomized = demo
+    mismatched = {d["USUBJID"] for d in truth["deviations"] if d["RULE"] == "ARM_MISMATCH"}
+    pr = frames["pr"].join(randomized, on="USUBJID").filter(pl.col("USUBJID").is_in(list(mismatched)).not_())
+    assert set(pr.filter(pl.col("PRTRT") == CTACE["name"])["ARMCD"]) == {"D"}
+    assert set(pr.filter(pl.col("PRTRT") == SIRT)["ARMCD"]) == {"A", "B", "C"}
+    ex = frames["ex"].join(randomized, on="USUBJID").filter(pl.col("USUBJID").is_in(list(mismatched)).not_())
+    assert set(ex.filter(pl.col("EXTRT") == CAM["name"])["ARMCD"]) == {"A", "B"}
+    assert set(ex.filter(pl.col("EXTRT") == APA["name"])["ARMCD"]) == {"A"}
+
+
+def test_the_never_treated_subject_has_no_study_treatment(demo):
+    frames, truth, _ = demo
+    (subject,) = truth["never_treated"]
+    assert subject not in set(frames["ex"]["USUBJID"])
+    treated_pr = frames["pr"].filter(pl.col("PRTRT") != MAPPING)
+    assert subject not in set(treated_pr["USUBJID"])
+    dm = frames["dm"].filter(pl.col("USUBJID") == subject)
+    assert dm["RFXSTDTC"].to_list() == [None]
+    assert dm["ACTARMCD"].to_list() != dm["ARMCD"].to_list()
+
+
+def test_no_record_is_dated_after_the_cutoff(demo):
+    frames, truth, _ = demo
+    cutoff = truth["cutoff"]
+    for name, frame in frames.items():
+        for column in (c for c in frame.columns if c.endswith("DTC")):
+            late = frame.filter(pl.col(column).str.slice(0, 10) > cutoff)
+            assert late.is_empty(), f"{name}.{column} after cutoff: {late[column].to_list()[:3]}"
+
+
+def test_assessments_follow_the_six_week_schedule(demo):
+    frames, _, randomized = demo
+    interval = RESPONSE["assessment_interval_days"]
+    window = RESPONSE["assessment_window_days"]
+    scheduled = (_dated(frames["rs"].filter((pl.col("RSTESTCD") == "OVRLRESP") & (pl.col("VISIT") != "UNSCHEDULED")
+                                            & (pl.col("VISITNUM") > 0)), "RSDTC", randomized)
+                 .with_columns(TARGET=pl.col("VISITNUM") * interval + 1))
+    off = scheduled.filter((pl.col("DAY") - pl.col("TARGET")).abs() > window)
+    assert off.is_empty(), off.select("USUBJID", "VISIT", "DAY").head()
+
+
+def _bicr_target_sums(frames, criteria: str) -> pl.DataFrame:
+    tr = frames["tr"].filter((pl.col("TRCAT") == criteria) & (pl.col("TREVAL") == "INDEPENDENT ASSESSOR")
+                             & (pl.col("TRACPTFL") == "Y") & (pl.col("TRGRPID") == "TARGET"))
+    sums = (tr.group_by("USUBJID", "VISITNUM", "TRDTC")
+            .agg(SUM=pl.col("TRSTRESN").sum(), MISSING=pl.col("TRSTRESN").is_null().any())
+            .sort("USUBJID", "TRDTC"))
+    base = sums.filter(pl.col("VISITNUM") == 0).select("USUBJID", BASE=pl.col("SUM"))
+    return (sums.join(base, on="USUBJID")
+            # nadir: smallest complete sum before this visit, baseline included (RECIST 1.1, mRECIST)
+            .with_columns(COMPLETE=pl.when(pl.col("MISSING").not_()).then(pl.col("SUM")))
+            .with_columns(NADIR=pl.col("COMPLETE").cum_min().forward_fill().shift(1).over("USUBJID")))
+
+
+@pytest.mark.parametrize("criteria", ["MRECIST", "RECIST 1.1"])
+def test_target_responses_agree_with_the_measured_sums(demo, criteria):
+    frames, _, _ = demo
+    sums = _bicr_target_sums(frames, criteria).filter(pl.col("VISITNUM") > 0)
+    pchg = (pl.col("SUM") - pl.col("BASE")) / pl.col("BASE") * 100
+    from_nadir = pl.col("SUM") - pl.col("NADIR")
+    expected = (pl.when(pl.col("MISSING")).then(pl.lit("NE"))
+                .when((from_nadir >= pl.col("NADIR") * RESPONSE["pd_pct"] / 100) & (from_nadir >= RESPONSE["pd_min_abs_mm"])
+                      & (pl.col("NADIR") > 0)).then(pl.lit("PD"))
+                .when(pl.col("SUM") == 0).then(pl.lit("CR"))
+                .when(pchg <= RESPONSE["pr_pct"]).then(pl.lit("PR"))
+                .otherwise(pl.lit("SD")))
+    rs = frames["rs"].filter((pl.col("RSTESTCD") == "TRGRESP") & (pl.col("RSCAT") == criteria)
+                             & (pl.col("RSEVAL") == "INDEPENDENT ASSESSOR") & (pl.col("RSACPTFL") == "Y"))
+    both = sums.with_columns(EXPECTED=expected).join(rs, left_on=["USUBJID", "TRDTC"], right_on=["USUBJID", "RSDTC"])
+    assert both.height == rs.height > 100
+    wrong = both.filter(pl.col("EXPECTED") != pl.col("RSSTRESC"))
+    assert wrong.is_empty(), wrong.select("USUBJID", "VISITNUM", "SUM", "BASE", "NADIR", "EXPECTED", "RSSTRESC").head(10)
+
+
+def test_overall_responses_follow_the_response_grid(demo):
+    frames, _, _ = demo
+    rs = frames["rs"].filter(pl.col("RSTESTCD").is_in(["TRGRESP", "NTRGRESP", "NEWLPROG", "OVRLRESP"]))
+    wide = rs.pivot("RSTESTCD", index=["USUBJID", "RSCAT", "RSEVAL", "RSEVALID", "RSDTC"], values="RSSTRESC",
+                    aggregate_function="first")
+    new = pl.col("NEWLPROG").is_not_null() & (pl.col("NEWLPROG") == "UNEQUIVOCAL")
+    ntrg = pl.col("NTRGRESP")
+    expected = (pl.when(new | (pl.col("TRGRESP") == "PD") | (ntrg == "PD")).then(pl.lit("PD"))
+                .when(pl.col("TRGRESP") == "NE").then(pl.lit("NE"))
+                .when((pl.col("TRGRESP") == "CR") & (ntrg.is_null() | (ntrg == "CR"))).then(pl.lit("CR"))
+                .when(pl.col("TRGRESP").is_in(["CR", "PR"])).then(pl.lit("PR"))
+                .otherwise(pl.lit("SD")))
+    wrong = wide.with_columns(EXPECTED=expected).filter(pl.col("EXPECTED") != pl.col("OVRLRESP"))
+    assert wrong.is_empty(), wrong.head(10)
+
+
+def test_mrecist_responds_more_than_recist_and_arms_differ(demo):
+    frames, _, randomized = demo
+    rs = frames["rs"].filter((pl.col("RSTESTCD") == "OVRLRESP") & (pl.col("RSEVAL") == "INDEPENDENT ASSESSOR")
+                             & (pl.col("RSACPTFL") == "Y"))
+    responders = (rs.filter(pl.col("RSSTRESC").is_in(["CR", "PR"])).select("USUBJID", "RSCAT").unique()
+                  .join(randomized, on="USUBJID"))
+    by = responders.group_by("RSCAT").len()
+    counts = dict(zip(by["RSCAT"], by["len"]))
+    assert counts["MRECIST"] > counts["RECIST 1.1"]
+    per_arm = dict(responders.filter(pl.col("RSCAT") == "MRECIST").group_by("ARMCD").len().iter_rows())
+    assert per_arm["A"] > per_arm["D"], per_arm
+
+
+def test_bicr_and_investigator_disagree_at_a_realistic_rate(demo):
+    frames, _, _ = demo
+    ovr = frames["rs"].filter((pl.col("RSTESTCD") == "OVRLRESP") & (pl.col("RSCAT") == "MRECIST"))
+    bicr = (pl.col("RSEVAL") == "INDEPENDENT ASSESSOR") & (pl.col("RSACPTFL") == "Y")
+    pairs = (ovr.filter(bicr).select("USUBJID", "RSDTC", BICR="RSSTRESC")
+             .join(ovr.filter(pl.col("RSEVAL") == "INVESTIGATOR").select("USUBJID", "RSDTC", INV="RSSTRESC"),
+                   on=["USUBJID", "RSDTC"]))
+    rate = (pairs["BICR"] != pairs["INV"]).mean()
+    assert 0.05 <= rate <= 0.2, rate
