@@ -39,7 +39,10 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-READERS = ("BICR", "INVESTIGATOR")          # reader 0 is the accepted BICR reader
+# reader 0: BICR radiologist 1, the accepted read (ACPTFL "Y"); 1: the investigator;
+# 2: BICR radiologist 2, not accepted (as in the pharmaverse example: derivations must filter),
+# who reads the primary criteria (mRECIST) only
+READERS = ("BICR", "INVESTIGATOR", "BICR2")
 CRITERIA = ("MRECIST", "RECIST11")          # keys of protocol.response["criteria"]
 
 # --- simulation assumptions (not protocol rules) --------------------------------------------
@@ -255,6 +258,8 @@ def simulate_disease(*, arm_idx, horizon, never_treated, t_death0, t_withdrawal,
             pd2 = nt_pd & ~has_nt1[subj] & has_nt2[subj]
             nt1 = np.where(has_nt1[subj], np.where(pd1, 2, nt_state), -1)   # 0 PRESENT 1 ABSENT 2 UNEQ.
             nt2 = np.where(has_nt2[subj], np.where(pd2, 2, nt_state), -1)
+            if READERS[r] == "BICR2" and crit != CRITERIA[0]:
+                continue     # the second BICR radiologist reads the primary criteria only
             frames.append(pl.DataFrame({
                 "SUBJ": subj.astype(np.int32), "T": t.astype(np.int32), "VNUM": vnum,
                 "READER": np.full(n_scans, r, dtype=np.int8), "CRIT": np.full(n_scans, c, dtype=np.int8),
@@ -385,12 +390,13 @@ def _visit(protocol) -> pl.Expr:
 
 
 def _reader_cols(prefix: str, protocol) -> list[pl.Expr]:
-    bicr = pl.col("READER") == 0
+    r = pl.col("READER")
     return [
-        pl.when(bicr).then(pl.lit(protocol.response["assessors"]["BICR"]))
-        .otherwise(pl.lit(protocol.response["assessors"]["INVESTIGATOR"])).alias(f"{prefix}EVAL"),
-        pl.when(bicr).then(pl.lit("RADIOLOGIST 1")).otherwise(None).alias(f"{prefix}EVALID"),
-        pl.when(bicr).then(pl.lit("Y")).otherwise(None).alias(f"{prefix}ACPTFL"),
+        pl.when(r == 1).then(pl.lit(protocol.response["assessors"]["INVESTIGATOR"]))
+        .otherwise(pl.lit(protocol.response["assessors"]["BICR"])).alias(f"{prefix}EVAL"),
+        pl.when(r == 0).then(pl.lit("RADIOLOGIST 1")).when(r == 2).then(pl.lit("RADIOLOGIST 2"))
+        .otherwise(None).alias(f"{prefix}EVALID"),
+        pl.when(r == 0).then(pl.lit("Y")).otherwise(None).alias(f"{prefix}ACPTFL"),
     ]
 
 
@@ -402,7 +408,8 @@ def _criteria_cat(protocol) -> pl.Expr:
 
 def _lnk(code: str) -> pl.Expr:
     # the BICR reader's lesion ids carry the reader prefix, as in the pharmaverse example
-    return pl.when(pl.col("READER") == 0).then(pl.lit("R1-" + code)).otherwise(pl.lit(code))
+    return (pl.when(pl.col("READER") == 0).then(pl.lit("R1-" + code))
+            .when(pl.col("READER") == 2).then(pl.lit("R2-" + code)).otherwise(pl.lit(code)))
 
 
 def _number_seq(frame: pl.DataFrame, domain: str, order: list[str]) -> pl.DataFrame:
@@ -435,44 +442,43 @@ def build_tumor_domains(assessments: pl.DataFrame, subjects: pl.DataFrame, proto
            pl.lit(subjects["USUBJID"]).gather(pl.col("SUBJ")).alias("USUBJID")]
 
     # ---- TR: one row per lesion per scan per reader per criteria ----
-    def lesion(where, code, grp, testcd, value, order):
-        return a.filter(where).select(*common, _lnk(code).alias("TRLNKID"), pl.lit(grp).alias("TRGRPID"),
-                                      pl.lit(testcd).alias("TRTESTCD"), value.alias("_VAL"),
-                                      pl.lit(order, dtype=pl.Int8).alias("_ORD"))
+    # Only numbers travel through the concatenation and the sort (LES = lesion slot 1-6, _VAL a
+    # diameter, _S a non-target state); the strings are made once, in the final select.
+    def lesion(where, les, value, state):
+        return a.filter(where).select(*common, pl.lit(les, dtype=pl.Int8).alias("LES"),
+                                      value.cast(pl.Float64).alias("_VAL"), state.cast(pl.Int8).alias("_S"))
 
-    nt_word = (pl.when(pl.col("_S") == 0).then(pl.lit("PRESENT")).when(pl.col("_S") == 1)
-               .then(pl.lit("ABSENT")).otherwise(pl.lit("UNEQUIVOCAL")))
-    parts = [
-        lesion(pl.lit(True), "T01", "TARGET", "LDIAM", pl.col("V1").cast(pl.Float64), 1),
-        lesion(pl.col("E2"), "T02", "TARGET", "LDIAM", pl.col("V2").cast(pl.Float64), 2),
-        lesion(pl.col("E3"), "T03", "TARGET", "LPERP", pl.col("V3").cast(pl.Float64), 3),
-    ]
-    tr_num = pl.concat(parts).with_columns(
-        pl.col("_VAL").cast(pl.Int64).cast(pl.String).alias("TRORRES"),
-        pl.lit("mm").alias("TRORRESU"),
-    ).with_columns(pl.col("TRORRES").alias("TRSTRESC"), pl.col("_VAL").alias("TRSTRESN"),
-                   pl.lit("mm").alias("TRSTRESU"))
-    nt_parts = [
-        a.filter(pl.col("NT1") >= 0).select(*common, _lnk("NT01").alias("TRLNKID"), pl.lit("NON-TARGET").alias("TRGRPID"),
-                                            pl.col("NT1").alias("_S"), pl.lit(4, dtype=pl.Int8).alias("_ORD")),
-        a.filter(pl.col("NT2") >= 0).select(*common, _lnk("NT02").alias("TRLNKID"), pl.lit("NON-TARGET").alias("TRGRPID"),
-                                            pl.col("NT2").alias("_S"), pl.lit(5, dtype=pl.Int8).alias("_ORD")),
-        a.filter(pl.col("NEW")).select(*common, _lnk("NEW01").alias("TRLNKID"), pl.lit("NEW").alias("TRGRPID"),
-                                       pl.lit(2, dtype=pl.Int8).alias("_S"), pl.lit(6, dtype=pl.Int8).alias("_ORD")),
-    ]
-    tr_state = pl.concat(nt_parts).with_columns(
-        pl.lit("TUMSTATE").alias("TRTESTCD"), nt_word.alias("TRORRES")).with_columns(
-        pl.col("TRORRES").alias("TRSTRESC"), pl.lit(None, dtype=pl.Float64).alias("TRSTRESN"),
-        pl.lit(None, dtype=pl.String).alias("TRORRESU"), pl.lit(None, dtype=pl.String).alias("TRSTRESU"),
-        pl.lit(None, dtype=pl.Float64).alias("_VAL")).drop("_S")
-    tr = pl.concat([tr_num, tr_state], how="diagonal")
-    tr = _number_seq(tr, "TR", ["T", "READER", "CRIT", "_ORD"])
-    test_names = {"LDIAM": "Longest Diameter", "LPERP": "Longest Perpendicular", "TUMSTATE": "Tumor State"}
-    not_done = pl.col("TRTESTCD").is_in(["LDIAM", "LPERP"]) & pl.col("_VAL").is_null()
+    no_state = pl.lit(None, dtype=pl.Int8)
+    no_value = pl.lit(None, dtype=pl.Float64)
+    tr = pl.concat([
+        lesion(pl.lit(True), 1, pl.col("V1"), no_state),
+        lesion(pl.col("E2"), 2, pl.col("V2"), no_state),
+        lesion(pl.col("E3"), 3, pl.col("V3"), no_state),
+        lesion(pl.col("NT1") >= 0, 4, no_value, pl.col("NT1")),
+        lesion(pl.col("NT2") >= 0, 5, no_value, pl.col("NT2")),
+        lesion(pl.col("NEW"), 6, no_value, pl.lit(2)),
+    ])
+    tr = _number_seq(tr, "TR", ["T", "READER", "CRIT", "LES"])
+    les = pl.col("LES")
+    measured = les <= 3
+    code = pl.col("LES").replace_strict({1: "T01", 2: "T02", 3: "T03", 4: "NT01", 5: "NT02", 6: "NEW01"},
+                                        return_dtype=pl.String)
+    prefix = pl.col("READER").replace_strict({0: "R1-", 1: "", 2: "R2-"}, return_dtype=pl.String)
+    testcd = pl.when(les == 3).then(pl.lit("LPERP")).when(measured).then(pl.lit("LDIAM")).otherwise(pl.lit("TUMSTATE"))
+    word = (pl.when(pl.col("_S") == 0).then(pl.lit("PRESENT")).when(pl.col("_S") == 1).then(pl.lit("ABSENT"))
+            .otherwise(pl.lit("UNEQUIVOCAL")))
+    result = pl.when(measured).then(pl.col("_VAL").cast(pl.Int64).cast(pl.String)).otherwise(word)
+    unit = pl.when(measured & pl.col("_VAL").is_not_null()).then(pl.lit("mm")).otherwise(None)
+    not_done = measured & pl.col("_VAL").is_null()
     tr = tr.select(
-        ids[0], pl.lit("TR").alias("DOMAIN"), ids[1], "TRSEQ", "TRGRPID", "TRLNKID", "TRTESTCD",
-        pl.col("TRTESTCD").replace_strict(test_names).alias("TRTEST"), "TRORRES", "TRORRESU", "TRSTRESC",
-        "TRSTRESN", "TRSTRESU",
+        ids[0], pl.lit("TR").alias("DOMAIN"), ids[1], "TRSEQ",
+        pl.when(measured).then(pl.lit("TARGET")).when(les == 6).then(pl.lit("NEW"))
+        .otherwise(pl.lit("NON-TARGET")).alias("TRGRPID"),
+        pl.concat_str([prefix, code]).alias("TRLNKID"), testcd.alias("TRTESTCD"),
+        pl.when(les == 3).then(pl.lit("Longest Perpendicular")).when(measured).then(pl.lit("Longest Diameter"))
+        .otherwise(pl.lit("Tumor State")).alias("TRTEST"),
+        result.alias("TRORRES"), unit.alias("TRORRESU"), result.alias("TRSTRESC"),
+        pl.col("_VAL").alias("TRSTRESN"), unit.alias("TRSTRESU"),
         pl.when(not_done).then(pl.lit("NOT DONE")).otherwise(None).alias("TRSTAT"),
         pl.when(not_done).then(pl.lit("NOT ASSESSABLE: IMAGE OBSCURED")).otherwise(None).alias("TRREASND"),
         _criteria_cat(protocol).alias("TRCAT"),
@@ -509,24 +515,26 @@ def build_tumor_domains(assessments: pl.DataFrame, subjects: pl.DataFrame, proto
 
     # ---- RS: time-point responses after baseline ----
     post = a.filter(pl.col("VNUM") > 0)
-    rs_parts = [
-        post.select(*common, pl.lit("TRGRESP").alias("RSTESTCD"), pl.col("TRGRESP").alias("RSORRES"),
-                    pl.lit(1, dtype=pl.Int8).alias("_ORD")),
-        post.filter(pl.col("NTRGRESP").is_not_null()).select(
-            *common, pl.lit("NTRGRESP").alias("RSTESTCD"), pl.col("NTRGRESP").alias("RSORRES"),
-            pl.lit(2, dtype=pl.Int8).alias("_ORD")),
-        post.filter(pl.col("NEW")).select(*common, pl.lit("NEWLPROG").alias("RSTESTCD"),
-                                          pl.lit("UNEQUIVOCAL").alias("RSORRES"), pl.lit(3, dtype=pl.Int8).alias("_ORD")),
-        post.select(*common, pl.lit("OVRLRESP").alias("RSTESTCD"), pl.col("OVRLRESP").alias("RSORRES"),
-                    pl.lit(4, dtype=pl.Int8).alias("_ORD")),
-    ]
-    rs_names = {"TRGRESP": "Target Response", "NTRGRESP": "Non-target Response",
-                "NEWLPROG": "New Lesion Progression", "OVRLRESP": "Overall Response"}
-    rs = _number_seq(pl.concat(rs_parts), "RS", ["T", "READER", "CRIT", "_ORD"]).select(
-        ids[0], pl.lit("RS").alias("DOMAIN"), ids[1], "RSSEQ", "RSTESTCD",
-        pl.col("RSTESTCD").replace_strict(rs_names).alias("RSTEST"), _criteria_cat(protocol).alias("RSCAT"),
-        "RSORRES", pl.col("RSORRES").alias("RSSTRESC"), *_reader_cols("RS", protocol),
-        pl.col("VNUM").alias("VISITNUM"), _visit(protocol).alias("VISIT"),
+    tests = ("TRGRESP", "NTRGRESP", "NEWLPROG", "OVRLRESP")
+
+    def rs_rows(where, test, value):
+        return post.filter(where).select(*common, pl.lit(tests.index(test) + 1, dtype=pl.Int8).alias("_ORD"),
+                                         value.cast(pl.Categorical).alias("_RES"))
+
+    rs = pl.concat([
+        rs_rows(pl.lit(True), "TRGRESP", pl.col("TRGRESP")),
+        rs_rows(pl.col("NTRGRESP").is_not_null(), "NTRGRESP", pl.col("NTRGRESP")),
+        rs_rows(pl.col("NEW"), "NEWLPROG", pl.lit("UNEQUIVOCAL")),
+        rs_rows(pl.lit(True), "OVRLRESP", pl.col("OVRLRESP")),
+    ])
+    rs_names = {1: "Target Response", 2: "Non-target Response", 3: "New Lesion Progression", 4: "Overall Response"}
+    res = pl.col("_RES").cast(pl.String)
+    rs = _number_seq(rs, "RS", ["T", "READER", "CRIT", "_ORD"]).select(
+        ids[0], pl.lit("RS").alias("DOMAIN"), ids[1], "RSSEQ",
+        pl.col("_ORD").replace_strict(dict(enumerate(tests, 1)), return_dtype=pl.String).alias("RSTESTCD"),
+        pl.col("_ORD").replace_strict(rs_names, return_dtype=pl.String).alias("RSTEST"),
+        _criteria_cat(protocol).alias("RSCAT"), res.alias("RSORRES"), res.alias("RSSTRESC"),
+        *_reader_cols("RS", protocol), pl.col("VNUM").alias("VISITNUM"), _visit(protocol).alias("VISIT"),
         _iso(pl.col("T")).alias("RSDTC"), _study_day(pl.col("T")).alias("RSDY"),
     )
     return {"tu": tu, "tr": tr, "rs": rs}
