@@ -28,8 +28,8 @@ Example:
     ...     never_treated=np.array([False, False]), t_death0=np.array([np.inf, np.inf]),
     ...     t_withdrawal=np.array([np.inf, np.inf]), protocol=load_protocol(),
     ...     rng=np.random.default_rng(1))
-    >>> disease.assessments.filter(pl.col("VNUM") == 0).height   # 2 subjects x 2 readers x 2 criteria
-    8
+    >>> disease.assessments.filter(pl.col("VNUM") == 0).height   # 2 subjects x (2 readers x 2 criteria + 1)
+    10
 """
 
 from __future__ import annotations
