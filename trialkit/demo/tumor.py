@@ -16,7 +16,8 @@ The disease model (simulation assumptions, not protocol rules, so they live here
   a fraction ``s`` of the viable shrinkage (necrotic tumour stays) and grows by the same mm;
 - BICR ("INDEPENDENT ASSESSOR", "RADIOLOGIST 1", ACPTFL "Y") and the investigator read the same
   scans with their own measurement noise, detect new lesions and non-target changes with a
-  lag of at most one visit, hence the 10-15 % discordance.
+  lag of at most one visit, hence the 10-15 % discordance; a second BICR radiologist
+  ("RADIOLOGIST 2", ACPTFL null) reads mRECIST too, so derivations must pick the accepted read.
 
 The time-point responses are then derived from the recorded measurements with the criteria's
 thresholds (``protocol.response``), so RS is consistent with TR by construction.
