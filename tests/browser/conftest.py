@@ -12,6 +12,7 @@ and every browser test looks at every HTML file of those run folders.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -159,9 +160,7 @@ def _run_by_hand(params: list[dict], out: Path) -> list[Path]:
     return folders
 
 
-@pytest.fixture(scope="session")
-def demo_run(tmp_path_factory) -> DemoRun:
-    out = tmp_path_factory.mktemp("browser_run")
+def _make_demo_run(out: Path) -> DemoRun:
     xss_data = _make_xss_data(_source_data_dir(out), out / "xss_data")
     custom_data = os.environ.get("TRIALKIT_BROWSER_DATA", "")
     runner_ready = all(p.exists() for p in PARAMS) and not custom_data
@@ -178,13 +177,38 @@ def demo_run(tmp_path_factory) -> DemoRun:
         base["title"] = "Study overview (escaping check)"
         xss_params.write_text(yaml.safe_dump(base), encoding="utf-8")
         folders = _run_with_runner([*PARAMS, xss_params], out / "outputs")
-        xss_folder = folders[-1]
     else:
         folders = _run_by_hand([{"_name": "demo", "audience": "investigator", "data_dir": custom_data},
                                 {"_name": "demo_analyst", "audience": "analyst", "data_dir": custom_data},
                                 {"_name": "xss", "audience": "investigator", "data_dir": str(xss_data)}],
                                out / "outputs")
-        xss_folder = folders[-1]
     pages = sorted(p for folder in folders for p in folder.glob("*.html"))
     assert pages, f"the demo run wrote no HTML under {out}"
-    return DemoRun(folders=folders, xss_folder=xss_folder, pages=pages)
+    return DemoRun(folders=folders, xss_folder=folders[-1], pages=pages)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> DemoRun:
+    """One demo run per test session, shared by every xdist worker.
+
+    ``xdist_group`` would keep these tests on one worker, but pytest-xdist 3.8's loadgroup
+    does not work with pytest 9.2 (it renames ``item._nodeid``, which pytest 9 no longer
+    reads), so the workers share the run through a lock in the session's base folder.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return _make_demo_run(tmp_path_factory.mktemp("browser_run"))
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp().parent      # the session's folder, above popen-gw*
+    out, done = shared / "browser_run", shared / "browser_run.json"
+    with open(shared / "browser_run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists():
+            saved = json.loads(done.read_text(encoding="utf-8"))
+            return DemoRun(folders=[Path(f) for f in saved["folders"]], xss_folder=Path(saved["xss_folder"]),
+                           pages=[Path(p) for p in saved["pages"]])
+        out.mkdir()
+        run = _make_demo_run(out)
+        done.write_text(json.dumps({"folders": [str(f) for f in run.folders], "xss_folder": str(run.xss_folder),
+                                    "pages": [str(p) for p in run.pages]}), encoding="utf-8")
+        return run
