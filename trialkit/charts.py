@@ -174,6 +174,10 @@ def _chart_data(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
             casts.append(pl.col(name).cast(pl.Float64))
         elif isinstance(dtype, (pl.Duration, pl.Time)):
             casts.append(pl.col(name).cast(pl.String))
+        elif isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+            # tz-aware times render in the viewer's zone in a browser but the server's in the
+            # static SVG: keep the wall-clock time of the data's own zone in both
+            casts.append(pl.col(name).dt.replace_time_zone(None))
     return out.with_columns(casts) if casts else out
 
 

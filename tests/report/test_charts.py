@@ -83,6 +83,11 @@ def test_chart_data_types_are_made_json_safe():
                           "WHEN": [dt.date(2025, 1, 2), None]})
     data = charts._chart_data(frame, ["SITEID", "ARMCD", "N"])
     assert data["N"].to_list() == [1.0, None]
+    aware = pl.DataFrame({"T": [dt.datetime(2025, 1, 2, 9, 30)], "E": ["PR"]}).with_columns(
+        pl.col("T").dt.replace_time_zone("Asia/Shanghai"), pl.col("E").cast(pl.Enum(["CR", "PR"])))
+    data = charts._chart_data(aware, ["T", "E"])
+    assert data.schema == pl.Schema({"T": pl.Datetime("us"), "E": pl.String})
+    assert data["T"].to_list() == [dt.datetime(2025, 1, 2, 9, 30)]
     with pytest.raises(TypeError, match="eager"):
         charts._chart_data(frame.lazy(), ["SITEID"])
 

@@ -1,0 +1,95 @@
+"""The overview derivations on hand-made 3-6 row frames."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+
+from trialkit.derive.overview import (derive_subject_status, filter_subjects, protocol_arm_labels,
+                                      summarize_datasets, summarize_screening_by_site, summarize_site_table,
+                                      summarize_subjects_by_arm_site)
+
+LABELS = {"A": "A: a", "B": "B: b", "C": "C: c", "D": "D: d"}
+
+
+def _dm() -> pl.DataFrame:
+    return pl.DataFrame({
+        "USUBJID": ["1", "2", "3", "4", "5", "6"],
+        "SITEID": ["01", "01", "02", "02", "02", "03"],
+        "ARMCD": ["A", "Scrnfail", "B", None, "A", "NOTASSGN"],
+        "ARMNRS": [None, None, None, "SCREEN FAILURE", None, None],
+        "RFICDTC": ["2025-09-01", "2025-09-02", "2025-10-01", "2025-10", "2026-01-05", "2025-11-01"],
+    })
+
+
+def test_status_under_both_sdtmig_conventions():
+    assert derive_subject_status(_dm())["STATUS"].to_list() == [
+        "RANDOMIZED", "SCREEN FAILURE", "RANDOMIZED", "SCREEN FAILURE", "RANDOMIZED", "OTHER"]
+
+
+def test_status_uses_io_scrnfail_flag_when_present():
+    dm = pl.DataFrame({"USUBJID": ["1", "2"], "SITEID": ["01", "01"], "ARMCD": ["A", "B"], "SCRNFAIL": ["N", "Y"]})
+    assert derive_subject_status(dm)["STATUS"].to_list() == ["RANDOMIZED", "SCREEN FAILURE"]
+
+
+def test_input_is_not_modified():
+    dm = _dm()
+    derive_subject_status(dm)
+    assert dm.columns == _dm().columns and dm.equals(_dm())
+
+
+def test_filters_sites_arms_and_cutoff():
+    subjects = derive_subject_status(_dm())
+    assert filter_subjects(subjects, sites=["02"])["USUBJID"].to_list() == ["3", "4", "5"]
+    # arms filter keeps the non-randomized (their screening counts stay whole)
+    assert filter_subjects(subjects, arms=["B"])["USUBJID"].to_list() == ["2", "3", "4", "6"]
+    # consent after the cutoff drops the subject; a partial date cannot be compared and is kept
+    assert filter_subjects(subjects, data_cutoff="2025-12-31")["USUBJID"].to_list() == ["1", "2", "3", "4", "6"]
+    typed = subjects.with_columns(pl.lit(dt.date(2026, 2, 1)).alias("RFICDTC"))
+    assert filter_subjects(typed, data_cutoff=dt.date(2025, 12, 31)).height == 0
+
+
+def test_screening_by_site_has_every_stage_with_zeros():
+    result = summarize_screening_by_site(derive_subject_status(_dm()))
+    assert result.with_columns(pl.col("STATUS").cast(pl.String)).rows() == [
+        ("01", "SCREENED", 2), ("01", "RANDOMIZED", 1), ("01", "SCREEN FAILURE", 1),
+        ("02", "SCREENED", 3), ("02", "RANDOMIZED", 2), ("02", "SCREEN FAILURE", 1),
+        ("03", "SCREENED", 1), ("03", "RANDOMIZED", 0), ("03", "SCREEN FAILURE", 0),
+    ]
+
+
+def test_subjects_by_arm_site_lists_every_protocol_arm():
+    result = summarize_subjects_by_arm_site(derive_subject_status(_dm()), arm_labels=LABELS)
+    assert result.height == 3 * 4
+    assert result.filter(pl.col("N") > 0).rows() == [("01", "A", "A: a", 1), ("02", "A", "A: a", 1),
+                                                     ("02", "B", "B: b", 1)]
+
+
+def test_site_table_with_total_row():
+    table = summarize_site_table(derive_subject_status(_dm()), arm_labels=LABELS)
+    assert table.columns == ["Site", "Screened", "Screen failures", "Randomized", "A: a", "B: b", "C: c", "D: d"]
+    assert table.rows()[-1] == ("All sites", 6, 2, 3, 2, 1, 0, 0)
+
+
+def test_datasets_summary_keeps_only_file_names():
+    frames = {"dm": pl.DataFrame({"A": [1, 2]}), "ae": pl.DataFrame({"A": [1], "B": [2]})}
+    result = summarize_datasets(frames, {"dm": Path("/secret/folder/DM.xpt"), "ae": "/x/ae.csv"})
+    assert result.rows() == [("AE", "ae.csv", 1, 2), ("DM", "DM.xpt", 2, 1)]
+
+
+def test_arm_labels_from_the_protocol():
+    from trialkit.protocol import load_protocol
+
+    assert protocol_arm_labels(load_protocol()) == {
+        "A": "A: SIRT + camrelizumab + apatinib", "B": "B: SIRT + camrelizumab", "C": "C: SIRT alone",
+        "D": "D: cTACE"}
+
+
+def test_derive_never_imports_altair():
+    import subprocess
+    import sys
+
+    code = "import sys, trialkit.derive.overview; assert 'altair' not in sys.modules, 'altair imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
