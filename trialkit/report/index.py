@@ -49,8 +49,9 @@ def summary_html(manifest: Mapping[str, Any]) -> str:
     params = manifest.get("params", {})
     data = "the built-in demo study (simulated data)" if manifest.get("demo_data") else \
         f"the study data in {params.get('data_dir', '')}"
-    status = (f"{len(reports) - len(failed)} of {len(reports)} reports ready; "
-              f"{len(failed)} failed (see below)." if failed else f"All {len(reports)} reports ready.")
+    noun = "report" if len(reports) == 1 else "reports"
+    status = (f"{len(reports) - len(failed)} of {len(reports)} {noun} ready; "
+              f"{len(failed)} failed (see below)." if failed else f"{len(reports)} {noun} ready.")
     return (f'<p class="trialkit-index-summary">{escape(status)} Data: {escape(data)}; '
             f'data cutoff {escape(str(params.get("data_cutoff") or "none"))}.</p>\n')
 

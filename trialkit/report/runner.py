@@ -45,7 +45,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import nbformat
+# jsonschema (imported by nbformat) imports the optional rfc3987_syntax only to check the
+# "iri" string formats, which no notebook schema uses; that import builds a Lark grammar:
+# 0.85 s of CPU per process, a tenth of a whole 2-report run on 2 cores (measured,
+# benchmarks/bench_run.py). Skipped only when nothing has imported jsonschema yet (the
+# `trialkit run` command); jsonschema then simply does not check "iri" formats.
+if "jsonschema" not in sys.modules:
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
+
+import nbformat  # noqa: E402
 
 from trialkit.errors import ParamsError
 from trialkit.report.html import export_html, vega_bundle
@@ -540,6 +548,17 @@ def git_commit() -> str | None:
 # environment and display
 # ---------------------------------------------------------------------------------------
 
+# The kernels' entry point: ipykernel_launcher's two steps (drop the cwd from sys.path while
+# loading, start the kernel) plus the rfc3987_syntax skip explained at the top of this
+# module: altair imports jsonschema in every report kernel, 0.85 s of CPU each; altair
+# validates specs without a format checker, so the module is never used there.
+KERNEL_LAUNCHER = (
+    "import sys; sys.path[:1] = [] if sys.path[0] == '' else sys.path[:1]; "
+    "sys.modules.setdefault('rfc3987_syntax', None); "
+    "from ipykernel import kernelapp; kernelapp.launch_new_instance()"
+)
+
+
 @contextlib.contextmanager
 def pinned_jupyter_env() -> Iterator[Path]:
     """Kernels of this run use this interpreter and nothing from the user's Jupyter setup.
@@ -556,7 +575,7 @@ def pinned_jupyter_env() -> Iterator[Path]:
     spec_dir.mkdir(parents=True)
     # log_level=ERROR: ipykernel warns on every start that local TCP is unencrypted (noise
     # in cron mail); cell errors still come back through the notebook, not this log.
-    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+    spec = {"argv": [sys.executable, "-c", KERNEL_LAUNCHER, "-f", "{connection_file}",
                      "--IPKernelApp.log_level=ERROR"],
             "display_name": "Python 3 (trialkit)", "language": "python", "metadata": {"debugger": False}}
     (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
