@@ -334,3 +334,18 @@ def test_missing_column_and_unknown_arm_are_clear_errors():
     with pytest.raises(UnknownArmError, match="'E'|E"):
         generate_on_study(_randomized(1).with_columns(pl.lit("E").alias("ARMCD")), seed=1, cutoff=CUTOFF,
                           protocol=PROTOCOL)
+
+
+def test_treatment_stops_at_discontinuation_and_open_intervals_are_ongoing(on_study):
+    ds, ex = on_study.disposition, on_study.datasets["ex"]
+    stopped = ds.filter(pl.col("EPOCH") == "TREATMENT").select("USUBJID", pl.col("DSSTDTC").str.slice(0, 10).alias("EOT"))
+    after = ex.join(stopped, on="USUBJID").filter(
+        (pl.col("EXSTDTC") >= pl.col("EOT")) | (pl.coalesce("EXENDTC", pl.lit("9999")) >= pl.col("EOT")))
+    assert after.height == 0
+    # an apatinib interval without an end date belongs to a subject still on treatment
+    open_ended = set(ex.filter(pl.col("EXENDTC").is_null())["USUBJID"])
+    assert open_ended and not open_ended & set(stopped["USUBJID"])
+    assert set(ex.filter(pl.col("EXENDTC").is_null())["EXTRT"]) == {_name("APATINIB")}
+    reasons = set(ds.filter(pl.col("EPOCH") == "TREATMENT")["DSDECOD"])
+    assert {"PROGRESSIVE DISEASE", "DEATH"} <= reasons <= {"PROGRESSIVE DISEASE", "ADVERSE EVENT",
+                                                           "WITHDRAWAL BY SUBJECT", "DEATH", "COMPLETED"}
