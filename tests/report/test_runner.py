@@ -70,6 +70,8 @@ def test_manifest_records_inputs_versions_timings_and_status(failed_run):
     alpha, _, broken = manifest["reports"]
     assert alpha["html_bytes"] == (run_dir / "alpha.html").stat().st_size
     assert alpha["execute_s"] > 0 and alpha["export_s"] > 0
+    assert alpha["notebook"] == "tests/report/notebooks/alpha.ipynb"
+    assert alpha["notebook_sha256"] == hashlib.sha256((FIXTURES / "alpha.ipynb").read_bytes()).hexdigest()
     assert broken["error"] == {"stage": "execute", "cell": 4, "cell_index": 4, "exception": "ValueError",
                                "message": "planted failure for the runner tests",
                                "source": "raise ValueError('planted failure for the runner tests')"}

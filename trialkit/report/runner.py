@@ -92,6 +92,8 @@ class ReportResult:
     report: str
     status: str  # "ok" | "failed"
     title: str | None = None
+    notebook: str | None = None
+    notebook_sha256: str | None = None
     html: str | None = None
     ipynb: str | None = None
     html_bytes: int | None = None
@@ -191,7 +193,8 @@ def run_reports(params_files: Sequence[str | Path], *, out: str | Path | None = 
             # kernels first; what the parent needs later is prepared while they start up
             context: dict[str, Any] = {}
             results = execute_all(tasks, jobs=jobs or os.cpu_count() or 1, progress=progress, pool=pool,
-                                  meanwhile=lambda: context.update(prepare_while_kernels_start(runs)))
+                                  meanwhile=lambda: context.update(
+                                      prepare_while_kernels_start(runs, warm_export=pool == "thread")))
         folders = [finish_run(run, stagings[run.run_name], out_root / run.run_name,
                               results.get(run.run_name, []), run_time=run_time,
                               ended=dt.datetime.now(dt.timezone.utc), context=context)
@@ -306,20 +309,22 @@ def make_pool(kind: str, jobs: int) -> Any:
     return ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="trialkit-report")
 
 
-def prepare_while_kernels_start(runs: Sequence[RunParams]) -> dict[str, Any]:
+def prepare_while_kernels_start(runs: Sequence[RunParams], *, warm_export: bool = True) -> dict[str, Any]:
     """Work the parent needs anyway, done while it would otherwise wait on the kernels.
 
     Builds the HTML exporter of each audience and the vega bundle once (the first export
     would otherwise build them, twice over when two reports finish together), and collects
     what the manifests share: input files with sha256 (once per data folder), package
-    versions, git commit.
+    versions, git commit. ``warm_export=False`` for forked workers, which export in their
+    own process.
     """
     tiny = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("warm-up")])
-    for audience in sorted({str(run.values.get("audience", "investigator")) for run in runs}):
+    for audience in sorted({str(run.values.get("audience", "investigator")) for run in runs}) if warm_export else ():
         with contextlib.suppress(Exception):  # a real export reports its own error later
             export_html(tiny, audience=audience, title="", study="", data_cutoff=None, run_time="")
-    with contextlib.suppress(Exception):
-        vega_bundle()
+    if warm_export:
+        with contextlib.suppress(Exception):
+            vega_bundle()
     return {"input_files": {d: input_files(d) for d in {run.data_dir for run in runs}},
             "versions": package_versions(), "git_commit": git_commit()}
 
@@ -328,7 +333,8 @@ def run_report(task: ReportTask, display: Progress | None = None) -> ReportResul
     """Execute, export and write one report; a failure is recorded, never raised."""
     if display:
         display.start(task.label)
-    result = ReportResult(report=task.report, status="failed", title=report_title(task))
+    result = ReportResult(report=task.report, status="failed", title=report_title(task),
+                          notebook=_display_path(task.notebook), notebook_sha256=sha256(task.notebook))
     t0 = time.perf_counter()
     notebook, error = execute(task)
     result.execute_s = round(time.perf_counter() - t0, 3)
@@ -669,6 +675,14 @@ def describe_error(error: Mapping[str, Any] | None) -> str:
         return ""
     where = f"cell {error['cell']}: " if error.get("cell") is not None else f"{error.get('stage', '')}: "
     return f"{where}{error.get('exception', 'Error')}: {error.get('message', '')}"
+
+
+def _display_path(path: Path) -> str:
+    """Relative to the project when inside it (notebooks/x.ipynb), else absolute."""
+    try:
+        return path.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(path.resolve())
 
 
 def _clip(text: str, limit: int = MAX_ERROR_CHARS) -> str:
