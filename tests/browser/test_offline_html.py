@@ -167,3 +167,24 @@ def test_one_vega_bundle_per_page_with_charts(demo_run):
         charts = text.count('class="trialkit-chart"')
         assert bundles == (1 if charts else 0), f"{path}: {bundles} vega bundles for {charts} charts"
         assert text.count("window.vegaEmbed=") == bundles, path
+
+
+def test_legend_click_highlights_one_arm(browser, demo_run):
+    """The legend-bound Vega-Lite selection works offline: other arms fade to 0.2 opacity."""
+    path = next(p for p in demo_run.pages if p.name == "study_overview.html" and p.parent != demo_run.xss_folder)
+    context, page, blocked, errors = _open(browser, path)
+    page.wait_for_function(f"document.querySelectorAll('{RENDERED}').length > 0", timeout=15000)
+    chart = page.locator(".trialkit-chart").filter(has_text="Randomized subjects by site and arm").last
+    bars = chart.locator(".mark-rect path")
+    before = {bars.nth(i).get_attribute("opacity") for i in range(bars.count())}
+    label = chart.locator("svg.marks text", has_text="B: SIRT + camrelizumab").first
+    label.scroll_into_view_if_needed()
+    box = label.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_timeout(300)
+    after = [bars.nth(i).get_attribute("opacity") for i in range(bars.count())]
+    context.close()
+    assert before == {"1"}
+    assert "1" in after and "0.2" in after, after
+    assert after.count("1") * 4 <= len(after) + 3      # about one bar in four (one arm) stays opaque
+    assert not blocked and not errors

@@ -147,6 +147,12 @@ def test_page_shell_for_the_run_index():
     assert not RESOURCE_URL.findall(text)
 
 
+def test_findings_frame_shows_file_names_not_server_folders():
+    frame = findings_frame([{"level": "warning", "dataset": "dm", "column": "SITEID", "path": "/srv/study/dm.parquet",
+                             "message": "trialkit: dataset 'dm' (/srv/study/dm.parquet): odd site", "rows": ()}])
+    assert frame["Message"].to_list() == ["dataset 'dm' (dm.parquet): odd site"]
+
+
 def test_findings_frame_orders_errors_first():
     frame = findings_frame([{"level": "warning", "dataset": "rs", "column": "RSSTRESC", "message": "trialkit: odd",
                              "rows": ("a", "b")},

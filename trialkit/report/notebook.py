@@ -400,11 +400,16 @@ def findings_frame(findings: Iterable[Any]) -> pl.DataFrame:
         get = (lambda k, f=f: f.get(k)) if isinstance(f, Mapping) else (lambda k, f=f: getattr(f, k, None))
         level = get("level")
         level = getattr(level, "name", None) or getattr(level, "value", None) or level
+        message = re.sub(r"^trialkit:\s*", "", str(get("message") or ""))
+        path = get("path")
+        if path:
+            # an e-mailed report names the file, not the server's folders
+            message = message.replace(str(path), Path(str(path)).name)
         records.append({
             "Level": str(level or "").upper(),
             "Dataset": str(get("dataset") or "").upper(),
             "Column": str(get("column") or ""),
-            "Message": re.sub(r"^trialkit:\s*", "", str(get("message") or "")),
+            "Message": message,
             "Rows": rows_text(get("rows")),
         })
     schema = {k: pl.String for k in ("Level", "Dataset", "Column", "Message", "Rows")}
