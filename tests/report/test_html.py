@@ -147,6 +147,19 @@ def test_page_shell_for_the_run_index():
     assert not RESOURCE_URL.findall(text)
 
 
+def test_tables_and_csv_take_nested_and_duration_columns(tmp_path):
+    import datetime as dt
+
+    from trialkit.report import notebook
+
+    frame = pl.DataFrame({"L": [[1, 2]], "S": [{"x": 1}], "D": [dt.timedelta(days=2)], "T": [dt.time(9, 30)],
+                          "W": [dt.datetime(2025, 1, 2, 3, 4, 5)]})
+    markup = table_html(frame, title="Odd types")
+    assert "1, 2" in markup and "P2D" in markup and "09:30" in markup
+    assert notebook._csv_bytes(frame).decode("utf-8").splitlines() == [
+        "L,S,D,T,W", '"1, 2","{""x"":1}",P2D,09:30:00,2025-01-02T03:04:05']
+
+
 def test_findings_frame_shows_file_names_not_server_folders():
     frame = findings_frame([{"level": "warning", "dataset": "dm", "column": "SITEID", "path": "/srv/study/dm.parquet",
                              "message": "trialkit: dataset 'dm' (/srv/study/dm.parquet): odd site", "rows": ()}])

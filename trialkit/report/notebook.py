@@ -294,12 +294,24 @@ def show_chart(chart: Any, name: str, *, data: pl.DataFrame | None = None) -> No
 # ---------------------------------------------------------------------------------------
 # tables
 
+def _flatten(frame: pl.DataFrame) -> pl.DataFrame:
+    """Columns CSV and HTML tables cannot hold, as text: lists joined, structs as JSON, durations ISO."""
+    exprs = []
+    for name, dtype in frame.schema.items():
+        col = pl.col(name)
+        if isinstance(dtype, pl.Array):
+            col, dtype = col.cast(pl.List(dtype.inner)), pl.List(dtype.inner)
+        if isinstance(dtype, pl.List):
+            exprs.append(col.list.eval(pl.element().cast(pl.String)).list.join(", ").alias(name))
+        elif isinstance(dtype, pl.Struct):
+            exprs.append(col.struct.json_encode().alias(name))
+        elif isinstance(dtype, pl.Duration):
+            exprs.append(col.dt.to_string("iso").alias(name))
+    return frame.with_columns(exprs) if exprs else frame
+
+
 def _csv_bytes(frame: pl.DataFrame) -> bytes:
-    flat = frame.with_columns(
-        [pl.col(c).cast(pl.String) for c, t in frame.schema.items()
-         if isinstance(t, (pl.List, pl.Array, pl.Struct, pl.Object))]
-    )
-    return flat.write_csv(date_format="%Y-%m-%d", datetime_format="%Y-%m-%dT%H:%M:%S",
+    return _flatten(frame).write_csv(date_format="%Y-%m-%d", datetime_format="%Y-%m-%dT%H:%M:%S", time_format="%H:%M:%S",
                           include_header=True).encode("utf-8")
 
 
@@ -325,10 +337,7 @@ def table_html(frame: pl.DataFrame, *, title: str = "", subtitle: str = "", tabl
     if frame.height > max_rows:
         note = f"First {max_rows} of {frame.height} rows; the full table is in the run's tables/ folder."
         subtitle = f"{subtitle} — {note}" if subtitle else note
-    shown = shown.with_columns(
-        [pl.col(c).cast(pl.String) for c, t in shown.schema.items()
-         if isinstance(t, (pl.List, pl.Array, pl.Struct, pl.Object, pl.Duration, pl.Time))]
-    )
+    shown = _flatten(shown)
     table = GT(shown, id=table_id or f"tktable-{next(_counter)}")
     if title or subtitle:
         table = table.tab_header(title=title or "", subtitle=subtitle or None)
