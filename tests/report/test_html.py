@@ -160,6 +160,22 @@ def test_tables_and_csv_take_nested_and_duration_columns(tmp_path):
         "L,S,D,T,W", '"1, 2","{""x"":1}",P2D,09:30:00,2025-01-02T03:04:05']
 
 
+def test_a_run_refuses_to_write_one_name_twice(tmp_path, monkeypatch):
+    from trialkit.report import notebook
+
+    monkeypatch.setattr(notebook, "_display_html", lambda markup: None)
+    notebook.setup(audience="investigator", output_dir=str(tmp_path), interactive=False)
+    try:
+        notebook.show_table(COUNTS, "counts", title="Counts")
+        assert (tmp_path / "tables" / "counts.csv").read_text(encoding="utf-8").startswith("SITEID,ARMCD,ARM,N\n")
+        with pytest.raises(ValueError, match="tables/counts.csv is written twice"):
+            notebook.show_findings([], "counts")
+        with pytest.raises(ValueError, match="plain file stem"):
+            notebook.show_table(COUNTS, "../escape")
+    finally:
+        notebook.setup(audience="analyst", output_dir="", interactive=False)
+
+
 def test_findings_frame_shows_file_names_not_server_folders():
     frame = findings_frame([{"level": "warning", "dataset": "dm", "column": "SITEID", "path": "/srv/study/dm.parquet",
                              "message": "trialkit: dataset 'dm' (/srv/study/dm.parquet): odd site", "rows": ()}])

@@ -33,7 +33,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ _counter = itertools.count(1)
 class _State:
     audience: str = "analyst"
     output_dir: Path | None = None
+    written: set[Path] = field(default_factory=set)
 
 
 _STATE = _State()
@@ -81,7 +82,13 @@ def _checked_name(name: str) -> str:
 def _target(kind: str, name: str, suffix: str) -> Path | None:
     if _STATE.output_dir is None:
         return None
-    return _STATE.output_dir / kind / f"{_checked_name(name)}{suffix}"
+    path = _STATE.output_dir / kind / f"{_checked_name(name)}{suffix}"
+    if path in _STATE.written:
+        # in a run every cell runs once: a second write would silently replace the first file
+        raise ValueError(f"trialkit: {kind}/{path.name} is written twice in this report; "
+                         "give each show_chart/show_table/show_findings call its own name")
+    _STATE.written.add(path)
+    return path
 
 
 # ---------------------------------------------------------------------------------------
@@ -223,6 +230,7 @@ def setup(*, audience: str = "analyst", output_dir: str | os.PathLike[str] = "",
     enable_renderer()
     _STATE.audience = audience
     _STATE.output_dir = Path(output_dir) if str(output_dir or "").strip() else None
+    _STATE.written = set()
     if interactive is None:
         interactive = _STATE.output_dir is None and _in_kernel()
     if interactive:
