@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,18 @@ def test_describe_error_is_one_line():
     assert describe_error({"stage": "export", "exception": "OSError", "message": "disk full"}) == \
         "export: OSError: disk full"
     assert describe_error(None) == ""
+
+
+@pytest.mark.slow
+def test_a_users_python3_kernelspec_cannot_shadow_the_running_interpreter(failed_run, tmp_path, monkeypatch):
+    _, base = failed_run
+    bogus = tmp_path / "jupyter" / "kernels" / "python3"
+    bogus.mkdir(parents=True)
+    (bogus / "kernel.json").write_text(json.dumps({"argv": ["/bin/false", "{connection_file}"],
+                                                   "display_name": "broken", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter"))
+    result = run_reports([base / "site_review.yaml"], out=tmp_path / "out", reports=["beta"], progress=False,
+                         notebooks_dir=FIXTURES)
+    assert result.exit_code == 0
+    assert os.environ["JUPYTER_PATH"] == str(tmp_path / "jupyter")  # restored after the run
