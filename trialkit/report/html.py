@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import html
 import re
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,9 @@ BUNDLE_ID = "trialkit-vega-bundle"
 _TOC_MARK = "<!--trialkit-toc-->"
 _HEADING = re.compile(r'<h([23])\s+id="([^"]+)"[^>]*>(.*?)</h\1>', re.S)
 _TAG = re.compile(r"<[^>]+>")
+# The runner exports from several threads; nbconvert exporters and their preprocessors keep
+# per-call state, so one export at a time (~0.2 s each once the exporter is built).
+_EXPORT_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -66,6 +70,11 @@ def vega_bundle() -> str:
     # A literal "</script" inside would end the element early.
     code = re.sub(r"</(script)", r"<\\/\1", code, flags=re.I)
     return f"(function(){{\n{code}\n}})();"
+
+
+def _locked_bundle() -> str:
+    with _EXPORT_LOCK:          # built once, not once per thread racing for it
+        return vega_bundle()
 
 
 @lru_cache(maxsize=len(AUDIENCES))
@@ -186,13 +195,14 @@ def export_html(notebook: nbformat.NotebookNode, *, audience: str, title: str, s
         "trialkit": {
             "audience": audience,
             "css": theme_css(),
-            "vega_bundle": vega_bundle() if has_charts else "",
+            "vega_bundle": _locked_bundle() if has_charts else "",
             "header_html": header_html(title=title, study=study, data_cutoff=data_cutoff, run_time=run_time),
             "footer_html": footer_html(study=study, run_time=run_time),
         },
         "metadata": {"name": title},
     }
-    body, _ = _exporter(audience).from_notebook_node(nb, resources=resources)
+    with _EXPORT_LOCK:
+        body, _ = _exporter(audience).from_notebook_node(nb, resources=resources)
     return _with_toc(body)
 
 
