@@ -77,6 +77,7 @@ def test_every_page_opens_offline_with_every_chart_rendered(browser, demo_run):
             problems.append(f"{path}: {rendered} of {charts} charts interactive, {static_left} static left")
         if path.name != "index.html" and not charts and path.stem == "study_overview":
             problems.append(f"{path}: the overview shows no chart")
+    summary += [f"screenshots: {folder / 'screenshots'}" for folder in demo_run.folders]
     print("\n".join(summary))
     assert not problems, "\n".join(problems)
 
