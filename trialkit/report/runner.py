@@ -191,7 +191,7 @@ def run_reports(params_files: Sequence[str | Path], *, out: str | Path | None = 
         with pinned_jupyter_env() as scratch:
             tasks = plan_tasks(runs, notebooks, declared, stagings, scratch, run_time)
             # kernels first; what the parent needs later is prepared while they start up
-            context: dict[str, Any] = {}
+            context: dict[str, Any] = {"jobs": jobs or os.cpu_count() or 1}
             results = execute_all(tasks, jobs=jobs or os.cpu_count() or 1, progress=progress, pool=pool,
                                   meanwhile=lambda: context.update(
                                       prepare_while_kernels_start(runs, warm_export=pool == "thread")))
@@ -506,6 +506,7 @@ def build_manifest(run: RunParams, reports: Sequence[ReportResult], *, started: 
         "demo_data": run.demo,
         "run_start": started.isoformat(timespec="seconds"),
         "run_end": ended.isoformat(timespec="seconds"),
+        "jobs": context.get("jobs"),  # reports run at once: the timings depend on it
         "reports": [asdict(r) for r in reports],
         "status": "failed" if any(r.status != "ok" for r in reports) else "ok",
         "input_files": context.get("input_files", {}).get(run.data_dir) or input_files(run.data_dir),
