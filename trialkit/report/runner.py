@@ -312,21 +312,27 @@ def make_pool(kind: str, jobs: int) -> Any:
 def prepare_while_kernels_start(runs: Sequence[RunParams], *, warm_export: bool = True) -> dict[str, Any]:
     """Work the parent needs anyway, done while it would otherwise wait on the kernels.
 
-    Builds the HTML exporter of each audience and the vega bundle once (the first export
-    would otherwise build them, twice over when two reports finish together), and collects
-    what the manifests share: input files with sha256 (once per data folder), package
-    versions, git commit. ``warm_export=False`` for forked workers, which export in their
-    own process.
+    Returns what the manifests share: input files with sha256 (once per data folder),
+    package versions, git commit. ``warm_export=False`` for forked workers, which export
+    in their own process.
     """
-    tiny = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("warm-up")])
-    for audience in sorted({str(run.values.get("audience", "investigator")) for run in runs}) if warm_export else ():
-        with contextlib.suppress(Exception):  # a real export reports its own error later
-            export_html(tiny, audience=audience, title="", study="", data_cutoff=None, run_time="")
     if warm_export:
-        with contextlib.suppress(Exception):
-            vega_bundle()
+        warm_up_export(sorted({str(run.values.get("audience", "investigator")) for run in runs}))
     return {"input_files": {d: input_files(d) for d in {run.data_dir for run in runs}},
             "versions": package_versions(), "git_commit": git_commit()}
+
+
+def warm_up_export(audiences: Sequence[str]) -> None:
+    """Build the HTML exporter of each audience and the vega bundle once, up front.
+
+    The first real export would otherwise build them — twice over when two reports finish
+    together, as each thread misses the cache at the same time.
+    """
+    tiny = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("warm-up")])
+    with contextlib.suppress(Exception):  # a real export reports its own error later
+        for audience in audiences:
+            export_html(tiny, audience=audience, title="", study="", data_cutoff=None, run_time="")
+        vega_bundle()
 
 
 def run_report(task: ReportTask, display: Progress | None = None) -> ReportResult:
