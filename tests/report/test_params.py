@@ -112,6 +112,17 @@ def test_malformed_yaml_names_file_and_line(tmp_path, notebooks):
     assert "not valid YAML" in message
 
 
+def test_a_key_given_twice_is_refused(tmp_path, notebooks):
+    message = load_error(write(tmp_path, "audience: analyst\nsites: []\naudience: investigator\n"), notebooks)
+    assert "line 3, key 'audience': given twice (also line 1)" in message
+
+
+def test_a_params_file_that_is_not_utf8(tmp_path, notebooks):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("title: Hôpital\n".encode("latin-1"))
+    assert "is not UTF-8 text" in load_error(path, notebooks)
+
+
 def test_a_list_is_not_a_params_mapping(tmp_path, notebooks):
     message = load_error(write(tmp_path, "- study\n- arms\n"), notebooks)
     assert "line 1: expected a mapping of key: value lines, found a list" in message

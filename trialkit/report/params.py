@@ -237,7 +237,11 @@ def read_params_file(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     """
     if not path.is_file():
         raise ParamsError(f"trialkit: params file {path} does not exist.")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParamsError(f"trialkit: params file {path} is not UTF-8 text (byte {exc.start}); "
+                          "save it as UTF-8.") from None
     try:
         node = yaml.compose(text)
         data = yaml.load(text, Loader=_ParamsLoader)  # noqa: S506 - a SafeLoader subclass
@@ -251,7 +255,13 @@ def read_params_file(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     if not isinstance(data, dict):
         raise ParamsError(f"trialkit: params file {path}, line {node.start_mark.line + 1}: expected a "
                           f"mapping of key: value lines, found a {type(data).__name__}.")
-    lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
+    lines: dict[str, int] = {}
+    for key_node, _ in node.value:
+        key, line = str(key_node.value), key_node.start_mark.line + 1
+        if key in lines:  # YAML would silently keep the last one
+            raise ParamsError(f"trialkit: params file {path}, line {line}, key '{key}': given twice "
+                              f"(also line {lines[key]}); keep one.")
+        lines[key] = line
     return {str(k): v for k, v in data.items()}, lines
 
 
@@ -273,8 +283,11 @@ def check_key(key: str, value: Any, *, types: Mapping[str, Any], notebooks: Mapp
     """What is wrong with one key and value, or None.
 
     Example:
-        >>> check_key("data_cutof", "2026-10-31", types=STANDARD_TYPES, notebooks={}, base=Path("."))
-        "is not a parameter of any report (did you mean 'data_cutoff'?)..."
+        >>> check_key("data_cutof", "2026-10-31", types=STANDARD_TYPES, notebooks={},
+        ...           base=Path(".")).splitlines()[0]
+        "is not a parameter of any report (did you mean 'data_cutoff'?)."
+        >>> check_key("assessor", "BICR", types=STANDARD_TYPES, notebooks={}, base=Path(".")) is None
+        True
     """
     if key in RESERVED_KEYS:
         return "is reserved: the runner sets it to the run folder; remove it."
