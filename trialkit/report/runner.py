@@ -586,10 +586,12 @@ def pinned_jupyter_env() -> Iterator[Path]:
     scratch = Path(tempfile.mkdtemp(prefix="trialkit-run-"))
     spec_dir = scratch / "share" / "kernels" / "python3"
     spec_dir.mkdir(parents=True)
-    # log_level=ERROR: ipykernel warns on every start that local TCP is unencrypted (noise
-    # in cron mail); cell errors still come back through the notebook, not this log.
+    # log_level=CRITICAL: ipykernel logs, on every start, that local TCP is unencrypted and,
+    # at shutdown, the interrupt jupyter_client always sends first ("KeyboardInterrupt caught
+    # in kernel") — noise that would alarm a cron mail. Cell errors still reach the notebook;
+    # a crashed kernel is reported by nbclient ("Kernel died").
     spec = {"argv": [sys.executable, "-c", KERNEL_LAUNCHER, "-f", "{connection_file}",
-                     "--IPKernelApp.log_level=ERROR"],
+                     "--IPKernelApp.log_level=CRITICAL"],
             "display_name": "Python 3 (trialkit)", "language": "python", "metadata": {"debugger": False}}
     (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
     env = {"JUPYTER_PATH": str(scratch / "share"), "JUPYTER_PLATFORM_DIRS": "1",
