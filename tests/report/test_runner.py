@@ -156,3 +156,16 @@ def test_a_users_python3_kernelspec_cannot_shadow_the_running_interpreter(failed
                          notebooks_dir=FIXTURES)
     assert result.exit_code == 0
     assert os.environ["JUPYTER_PATH"] == str(tmp_path / "jupyter")  # restored after the run
+
+
+@pytest.mark.slow
+def test_a_kernel_that_dies_is_a_failed_report_with_its_partial_notebook(tmp_path, failed_run):
+    _, base = failed_run
+    params = tmp_path / "crash.yaml"
+    params.write_text(f"data_dir: {base / 'data'}\nrun_name: crash\n")
+    result = run_reports([params], out=tmp_path / "out", progress=False, notebooks_dir=FIXTURES / "crash")
+    [report] = result.runs[0].reports
+    assert result.exit_code == 1
+    assert (report.status, report.error["exception"], report.error["message"]) == \
+        ("failed", "DeadKernelError", "Kernel died")
+    assert "before the crash" in (tmp_path / "out" / "crash" / "dies.ipynb").read_text()

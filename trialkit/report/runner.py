@@ -369,8 +369,9 @@ def execute(task: ReportTask) -> tuple[nbformat.NotebookNode | None, dict[str, A
     ``kernel_name="python3"`` is the running interpreter (the kernelspec is pinned by
     :func:`pinned_jupyter_env`). The kernel's working folder is set through nbclient's
     ``resources`` rather than papermill's ``cwd``, which would chdir the whole process
-    under the other threads. papermill writes the notebook only at the end or at the
-    failing cell (no per-cell saves); we give it a temp name and rename it (atomic).
+    under the other threads. papermill saves the notebook after every cell (so a kernel
+    that dies still leaves what it did; measured: no cost on the demo) under a temp name,
+    renamed to ``<report>.ipynb`` at the end (atomic).
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -381,7 +382,7 @@ def execute(task: ReportTask) -> tuple[nbformat.NotebookNode | None, dict[str, A
     try:
         executed = papermill.execute_notebook(
             str(task.notebook), tmp, parameters=task.parameters, kernel_name="python3",
-            progress_bar=False, request_save_on_cell_execute=False,
+            progress_bar=False, request_save_on_cell_execute=True,
             execution_timeout=int(os.environ.get("TRIALKIT_CELL_TIMEOUT", CELL_TIMEOUT_S)),
             resources={"metadata": {"path": str(task.cwd)}})
         error = None
