@@ -13,9 +13,11 @@ Run folder (DESIGN.md section 4), one per params file, ``<out>/<run-name>/``::
     tables/ figures/  written by the notebooks into ``output_dir``
     manifest.json     params, input files + sha256, versions, git commit, timings, status
 
-The folder is built as a hidden sibling ``.<run-name>.*`` and swapped in at the end, so a
-re-run replaces the previous reports all at once and a crashed run never leaves a mix.
-Notebooks see that staging path as ``output_dir``.
+The folder is built as a hidden sibling ``.<run-name>.*.partial`` and swapped in at the
+end, so a re-run replaces the previous reports all at once and a crashed run never leaves
+a mix. Notebooks see that staging path as ``output_dir`` and write only there (their
+working folder is a scratch folder, removed after the run). Kernels are this interpreter
+with the user's Jupyter and IPython configuration shut out (:func:`pinned_jupyter_env`).
 
 Example:
     >>> from trialkit.report.runner import run_reports
