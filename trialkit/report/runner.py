@@ -61,7 +61,17 @@ from trialkit.errors import ParamsError
 from trialkit.report.html import export_html, vega_bundle
 from trialkit.report.params import RunParams, collect_parameters, load_params_files, read_notebook_parameters
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+def _project_root() -> Path:
+    """The checkout holding ``trialkit/`` (editable install), else the working folder.
+
+    ``outputs/`` and ``notebooks/`` live there; an installed (non-editable) package sits in
+    site-packages, where neither belongs.
+    """
+    checkout = Path(__file__).resolve().parents[2]
+    return checkout if (checkout / "pyproject.toml").is_file() else Path.cwd()
+
+
+REPO_ROOT = _project_root()
 PACKAGES = ("trialkit", "polars", "altair", "papermill", "nbconvert", "vl-convert-python",
             "great-tables", "nbformat", "ipykernel")
 MAX_ERROR_CHARS = 400  # index and manifest show the reason, not a 300-line traceback
