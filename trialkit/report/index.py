@@ -26,7 +26,7 @@ from trialkit.report.html import page
 
 def write_index(path: Path, manifest: Mapping[str, Any]) -> None:
     """Write ``index.html`` for a run's manifest (atomically)."""
-    from trialkit.report.runner import write_text
+    from trialkit.report.files import write_text
 
     write_text(render_index(manifest), path)
 

@@ -31,13 +31,14 @@ import itertools
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+
+from trialkit.report.files import write_bytes
 
 AUDIENCES = ("investigator", "analyst")
 RENDERER = "trialkit"
@@ -58,19 +59,6 @@ _STATE = _State()
 
 # ---------------------------------------------------------------------------------------
 # writing (the only place a notebook writes files)
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so a reader never sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
 
 def _checked_name(name: str) -> str:
     if not _NAME.match(name or ""):
@@ -288,14 +276,14 @@ def show_chart(chart: Any, name: str, *, data: pl.DataFrame | None = None) -> No
     _checked_name(name)
     table_target = _target("tables", name, ".csv")
     if data is not None and table_target is not None:
-        _atomic_write(table_target, _csv_bytes(data))
+        write_bytes(_csv_bytes(data), table_target)
     spec = chart.to_dict()
     digest = hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:8]
     chart_id = f"tkchart-{re.sub(r'[^A-Za-z0-9_-]', '-', name)}-{digest}"
     svg = chart_svg(spec, prefix=chart_id)
     target = _target("figures", name, ".svg")
     if target is not None:
-        _atomic_write(target, svg.encode("utf-8"))
+        write_bytes(svg.encode("utf-8"), target)
     _display_html(chart_html(spec, svg=svg, chart_id=chart_id))
 
 
@@ -377,7 +365,7 @@ def show_table(frame: pl.DataFrame, name: str, *, title: str = "", subtitle: str
     _checked_name(name)
     target = _target("tables", name, ".csv")
     if target is not None:
-        _atomic_write(target, _csv_bytes(frame))
+        write_bytes(_csv_bytes(frame), target)
     _display_html(table_html(frame, title=title, subtitle=subtitle, max_rows=max_rows,
                              table_id=f"tktable-{re.sub(r'[^A-Za-z0-9_-]', '-', name)}"))
 
@@ -456,7 +444,7 @@ def show_findings(findings: Iterable[Any], name: str = "findings", *, title: str
     frame = findings_frame(findings)
     target = _target("tables", name, ".csv")
     if target is not None:
-        _atomic_write(target, _csv_bytes(frame))
+        write_bytes(_csv_bytes(frame), target)
     if frame.height == 0:
         _display_html('<div class="trialkit-findings trialkit-findings-none">'
                       f"<strong>{html.escape(title)}:</strong> none — every check passed.</div>")

@@ -58,6 +58,7 @@ if "jsonschema" not in sys.modules:
 import nbformat  # noqa: E402
 
 from trialkit.errors import ParamsError
+from trialkit.report.files import make_shareable, write_text
 from trialkit.report.html import export_html, vega_bundle
 from trialkit.report.params import RunParams, collect_parameters, load_params_files, read_notebook_parameters
 
@@ -404,7 +405,7 @@ def execute(task: ReportTask) -> tuple[nbformat.NotebookNode | None, dict[str, A
         executed = _read_partial(Path(tmp))
         error = {"stage": "execute", "exception": type(exc).__name__, "message": _clip(str(exc))}
     if executed is not None and Path(tmp).stat().st_size:
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        make_shareable(tmp)
         os.replace(tmp, target)
     else:
         os.unlink(tmp)
@@ -454,29 +455,6 @@ def _parameter_default(notebook: Path, name: str) -> Any:
 # writing
 # ---------------------------------------------------------------------------------------
 
-def write_text(text: str, path: Path) -> str:
-    """Write atomically: a temp file in the same folder, then ``os.replace``.
-
-    Returns:
-        The file name (relative to its folder), as listed in the manifest.
-    """
-    return write_bytes(text.encode("utf-8"), path)
-
-
-def write_bytes(data: bytes, path: Path) -> str:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; reports are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path.name
-
-
 def finish_run(run: RunParams, staging: Path, final: Path, reports: list[ReportResult], *,
                run_time: dt.datetime, ended: dt.datetime, context: Mapping[str, Any] | None = None) -> RunFolder:
     """Write manifest.json and index.html into the staging folder, then swap it into place."""
@@ -496,7 +474,7 @@ def swap_into_place(staging: Path, final: Path) -> None:
     A reader sees either the old complete folder or the new complete one (for the instant
     between the renames, none), never a mix of two runs.
     """
-    os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes 0700
+    make_shareable(staging, folder=True)  # mkdtemp makes 0700
     old = None
     if final.exists():
         old = final.with_name(f".{final.name}.{os.getpid()}.old")
@@ -710,12 +688,3 @@ def _display_path(path: Path) -> str:
 def _clip(text: str, limit: int = MAX_ERROR_CHARS) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)  # the only way to read it; done once at import, before any thread
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
