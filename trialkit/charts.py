@@ -106,7 +106,7 @@ def trialkit_theme() -> alt.theme.ThemeConfig:
 
 # A y-axis title set above the labels, not rotated beside them: long site names would collide.
 _TOP_LEFT_TITLE = alt.Axis(titleAngle=0, titleAnchor="end", titleAlign="right", titleBaseline="bottom",
-                           titleX=-6, titleY=-6)
+                           titleX=-6, titleY=-6, labelLimit=280)  # room for "01 Beijing Tsinghua ..."
 HINT = "With JavaScript: hover a bar for details, click the legend to highlight"
 
 
@@ -188,6 +188,11 @@ def _arm_labels(frame: pl.DataFrame) -> dict[str, str]:
     return dict(zip(pairs["ARMCD"].to_list(), pairs["ARM"].to_list(), strict=True))
 
 
+def _site_field(frame: pl.DataFrame) -> str:
+    """The site label to show: ``SITE`` ("01 Beijing ...") when the frame has it, else SITEID."""
+    return "SITE" if "SITE" in frame.columns else "SITEID"
+
+
 def plot_subjects_by_arm_site(counts: pl.DataFrame, *, title: str = "Randomized subjects by site and arm"
                               ) -> alt.Chart:
     """Stacked bars: randomized subjects per site, coloured by arm; click the legend to highlight an arm.
@@ -209,19 +214,20 @@ def plot_subjects_by_arm_site(counts: pl.DataFrame, *, title: str = "Randomized 
         'N'
     """
     _use_theme()
-    columns = ["SITEID", "ARMCD", "N"] + (["ARM"] if "ARM" in counts.columns else [])
+    site = _site_field(counts)
+    columns = [site, "ARMCD", "N"] + (["ARM"] if "ARM" in counts.columns else [])
     data = _chart_data(counts, columns)
     labels = _arm_labels(data)
     arm = alt.selection_point(fields=["ARMCD"], bind="legend", name="arm")
-    n_sites = max(data["SITEID"].n_unique(), 1)
-    tooltip = [alt.Tooltip("SITEID:N", title="Site")]
+    n_sites = max(data[site].n_unique(), 1)
+    tooltip = [alt.Tooltip(f"{site}:N", title="Site")]
     tooltip += [alt.Tooltip("ARM:N", title="Arm")] if "ARM" in columns else [alt.Tooltip("ARMCD:N", title="Arm")]
     tooltip += [alt.Tooltip("N:Q", title="Subjects")]
     return (
         alt.Chart(data, title=alt.Title(title, subtitle=f"{HINT} an arm"))
         .mark_bar()
         .encode(
-            y=alt.Y("SITEID:N", title="Site", sort="ascending", axis=_TOP_LEFT_TITLE),
+            y=alt.Y(f"{site}:N", title="Site", sort="ascending", axis=_TOP_LEFT_TITLE),
             x=alt.X("N:Q", title="Randomized subjects", stack="zero",
                     axis=alt.Axis(format="d", tickMinStep=1)),
             color=arm_color(labels=labels),
@@ -251,20 +257,21 @@ def plot_screening_by_site(screening: pl.DataFrame, *, title: str = "Screening b
         ['SCREENED', 'RANDOMIZED', 'SCREEN FAILURE']
     """
     _use_theme()
-    data = _chart_data(screening, ["SITEID", "STATUS", "N"])
+    site = _site_field(screening)
+    data = _chart_data(screening, [site, "STATUS", "N"])
     status = alt.selection_point(fields=["STATUS"], bind="legend", name="status")
-    n_sites = max(data["SITEID"].n_unique(), 1)
+    n_sites = max(data[site].n_unique(), 1)
     order = list(STATUS_COLORS)
     return (
         alt.Chart(data, title=alt.Title(title, subtitle=f"{HINT} a status"))
         .mark_bar()
         .encode(
-            y=alt.Y("SITEID:N", title="Site", sort="ascending", axis=_TOP_LEFT_TITLE),
+            y=alt.Y(f"{site}:N", title="Site", sort="ascending", axis=_TOP_LEFT_TITLE),
             yOffset=alt.YOffset("STATUS:N", title="Status", sort=order, scale=alt.Scale(domain=order)),
             x=alt.X("N:Q", title="Subjects", axis=alt.Axis(format="d", tickMinStep=1)),
             color=alt.Color("STATUS:N", title="Status", scale=_scale(STATUS_COLORS), sort=order),
             opacity=alt.condition(status, alt.value(1.0), alt.value(0.2)),
-            tooltip=[alt.Tooltip("SITEID:N", title="Site"), alt.Tooltip("STATUS:N", title="Status"),
+            tooltip=[alt.Tooltip(f"{site}:N", title="Site"), alt.Tooltip("STATUS:N", title="Status"),
                      alt.Tooltip("N:Q", title="Subjects")],
         )
         .add_params(status)

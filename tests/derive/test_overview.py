@@ -29,9 +29,15 @@ def test_status_under_both_sdtmig_conventions():
         "RANDOMIZED", "SCREEN FAILURE", "RANDOMIZED", "SCREEN FAILURE", "RANDOMIZED", "OTHER"]
 
 
-def test_status_uses_io_scrnfail_flag_when_present():
-    dm = pl.DataFrame({"USUBJID": ["1", "2"], "SITEID": ["01", "01"], "ARMCD": ["A", "B"], "SCRNFAIL": ["N", "Y"]})
-    assert derive_subject_status(dm)["STATUS"].to_list() == ["RANDOMIZED", "SCREEN FAILURE"]
+def test_status_follows_both_sdtmig_arm_conventions():
+    dm = pl.DataFrame({
+        "USUBJID": ["1", "2", "3", "4", "5", "6"], "SITEID": ["01"] * 6,
+        # SDTMIG <= 3.2 codes, then SDTMIG >= 3.3 blank arms with ARMNRS
+        "ARMCD": ["Scrnfail", "NOTASSGN", "A", None, None, "B"],
+        "ACTARMCD": ["Scrnfail", "NOTASSGN", "NOTTRT", None, None, None],
+        "ARMNRS": [None, None, None, "SCREEN FAILURE", "NOT ASSIGNED", "ASSIGNED, NOT TREATED"]})
+    assert derive_subject_status(dm)["STATUS"].to_list() == [
+        "SCREEN FAILURE", "OTHER", "RANDOMIZED", "SCREEN FAILURE", "OTHER", "RANDOMIZED"]
 
 
 def test_input_is_not_modified():
@@ -53,7 +59,7 @@ def test_filters_sites_arms_and_cutoff():
 
 def test_screening_by_site_has_every_stage_with_zeros():
     result = summarize_screening_by_site(derive_subject_status(_dm()))
-    assert result.with_columns(pl.col("STATUS").cast(pl.String)).rows() == [
+    assert result.with_columns(pl.col("STATUS").cast(pl.String)).drop("SITE").rows() == [
         ("01", "SCREENED", 2), ("01", "RANDOMIZED", 1), ("01", "SCREEN FAILURE", 1),
         ("02", "SCREENED", 3), ("02", "RANDOMIZED", 2), ("02", "SCREEN FAILURE", 1),
         ("03", "SCREENED", 1), ("03", "RANDOMIZED", 0), ("03", "SCREEN FAILURE", 0),
@@ -63,14 +69,28 @@ def test_screening_by_site_has_every_stage_with_zeros():
 def test_subjects_by_arm_site_lists_every_protocol_arm():
     result = summarize_subjects_by_arm_site(derive_subject_status(_dm()), arm_labels=LABELS)
     assert result.height == 3 * 4
-    assert result.filter(pl.col("N") > 0).rows() == [("01", "A", "A: a", 1), ("02", "A", "A: a", 1),
+    assert result.filter(pl.col("N") > 0).drop("SITE").rows() == [("01", "A", "A: a", 1), ("02", "A", "A: a", 1),
                                                      ("02", "B", "B: b", 1)]
 
 
 def test_site_table_with_total_row():
     table = summarize_site_table(derive_subject_status(_dm()), arm_labels=LABELS)
-    assert table.columns == ["Site", "Screened", "Screen failures", "Randomized", "A: a", "B: b", "C: c", "D: d"]
-    assert table.rows()[-1] == ("All sites", 6, 2, 3, 2, 1, 0, 0)
+    assert table.columns == ["Site", "Screened", "Screen failures", "Randomized", "Other, not randomized",
+                             "A: a", "B: b", "C: c", "D: d"]
+    assert table.rows()[-1] == ("All sites", 6, 2, 3, 1, 2, 1, 0, 0)
+
+
+def test_sites_are_labelled_with_protocol_names_and_unknown_codes_kept():
+    from trialkit.derive.overview import protocol_site_labels
+    from trialkit.protocol import load_protocol
+
+    dm = _dm().with_columns(pl.when(pl.col("USUBJID") == "6").then(pl.lit("99")).otherwise("SITEID").alias("SITEID"))
+    subjects = derive_subject_status(dm, site_labels=protocol_site_labels(load_protocol()))
+    table = summarize_site_table(subjects, arm_labels=LABELS)
+    assert table["Site"].to_list() == ["01 Beijing Tsinghua Changgung Hospital", "02 Nanjing Tianyinshan Hospital",
+                                       "99", "All sites"]
+    screening = summarize_screening_by_site(subjects)
+    assert screening.select("SITEID", "SITE").unique().sort("SITEID").rows()[-1] == ("99", "99")
 
 
 def test_datasets_summary_keeps_only_file_names():

@@ -24,60 +24,60 @@ from pathlib import Path
 
 import polars as pl
 
+from trialkit.io import derive_screen_failure
+
 STATUSES = ["RANDOMIZED", "SCREEN FAILURE", "OTHER"]
 SCREENING_STAGES = ["SCREENED", "RANDOMIZED", "SCREEN FAILURE"]
-_NOT_ASSIGNED = ["", "SCRNFAIL", "NOTASSGN", "NOTTRT"]
+_NOT_RANDOMIZED = ["SCREEN FAILURE", "NOT ASSIGNED"]
 
 
-def _upper_stripped(name: str) -> pl.Expr:
-    return pl.col(name).cast(pl.String).str.strip_chars().str.to_uppercase()
+def derive_subject_status(subjects: pl.DataFrame, *, site_labels: Mapping[str, str] | None = None
+                          ) -> pl.DataFrame:
+    """Add ``STATUS``: RANDOMIZED | SCREEN FAILURE | OTHER (DESIGN section 5, screening), and ``SITE``.
 
-
-def compute_screen_failure(columns: Sequence[str]) -> pl.Expr:
-    """True where a DM row is a screen failure, under both SDTMIG conventions.
-
-    Uses ``SCRNFAIL`` (Y/N, from :func:`trialkit.io.derive_screen_failure`) when present;
-    otherwise ARMCD/ACTARMCD ``SCRNFAIL`` in any case (SDTMIG <= 3.2) or ARMNRS
-    ``SCREEN FAILURE`` (SDTMIG >= 3.3).
-
-    Example:
-        >>> import polars as pl
-        >>> pl.DataFrame({"ARMCD": ["Scrnfail", "A"]}).select(compute_screen_failure(["ARMCD"]))["SCRNFAIL"].to_list()
-        [True, False]
-    """
-    if "SCRNFAIL" in columns:
-        return (_upper_stripped("SCRNFAIL") == "Y").fill_null(False).alias("SCRNFAIL")
-    expr = pl.lit(False)
-    for name in ("ARMCD", "ACTARMCD"):
-        if name in columns:
-            expr = expr | (_upper_stripped(name) == "SCRNFAIL").fill_null(False)
-    if "ARMNRS" in columns:
-        expr = expr | (_upper_stripped("ARMNRS") == "SCREEN FAILURE").fill_null(False)
-    return expr.alias("SCRNFAIL")
-
-
-def derive_subject_status(subjects: pl.DataFrame) -> pl.DataFrame:
-    """Add ``STATUS``: RANDOMIZED | SCREEN FAILURE | OTHER (DESIGN section 5, screening).
-
-    RANDOMIZED means an arm was assigned (ARMCD not blank, SCRNFAIL, NOTASSGN or NOTTRT).
-    ``SITEID`` is cast to text so site codes such as "01" keep their zeros.
+    The arm conventions are decided once, by :func:`trialkit.io.derive_screen_failure`
+    (both SDTMIG conventions): a screen failure is SCREEN FAILURE; a subject never assigned
+    an arm (NOTASSGN, or a blank arm without reason, e.g. withdrawn during screening) is
+    OTHER; every other subject was randomized, including those assigned but never treated.
+    ``SITEID`` is cast to text so site codes such as "01" keep their zeros; ``SITE`` is the
+    label reports show: ``site_labels[SITEID]`` (see :func:`protocol_site_labels`), or the
+    SITEID itself for a site the protocol does not name.
 
     Example:
         >>> import polars as pl
-        >>> dm = pl.DataFrame({"USUBJID": ["1", "2"], "SITEID": ["01", "02"], "ARMCD": ["A", None]})
+        >>> dm = pl.DataFrame({"USUBJID": ["1", "2", "3"], "SITEID": ["01", "02", "02"],
+        ...                    "ARMCD": ["A", None, "Scrnfail"]})
         >>> derive_subject_status(dm)["STATUS"].to_list()
-        ['RANDOMIZED', 'OTHER']
+        ['RANDOMIZED', 'OTHER', 'SCREEN FAILURE']
     """
-    columns = subjects.columns
-    failed = compute_screen_failure(columns)
-    assigned = ~_upper_stripped("ARMCD").fill_null("").is_in(_NOT_ASSIGNED)
-    status = (pl.when(failed).then(pl.lit("SCREEN FAILURE"))
-              .when(assigned).then(pl.lit("RANDOMIZED"))
+    with_status = derive_screen_failure(subjects)
+    status = (pl.when(pl.col("SCRNFAIL") == "Y").then(pl.lit("SCREEN FAILURE"))
+              .when(pl.col("ARMSTAT").is_in(_NOT_RANDOMIZED).not_()).then(pl.lit("RANDOMIZED"))
               .otherwise(pl.lit("OTHER")))
-    return subjects.with_columns(
-        pl.col("SITEID").cast(pl.String),
+    site = pl.col("SITEID").cast(pl.String)
+    return with_status.with_columns(
+        site,
+        site.replace_strict(dict(site_labels or {}), default=site, return_dtype=pl.String).alias("SITE"),
         status.cast(pl.Enum(STATUSES)).alias("STATUS"),
     )
+
+
+def protocol_site_labels(protocol) -> dict[str, str]:
+    """SITEID -> "SITEID name" for the sites the protocol names (axis and table labels).
+
+    Example:
+        >>> from trialkit.protocol import load_protocol
+        >>> protocol_site_labels(load_protocol())["03"]
+        '03 Zhongshan Hospital Fudan University'
+    """
+    return {str(s["siteid"]): f"{s['siteid']} {s['name']}" for s in protocol.sites}
+
+
+def _sites(subjects: pl.DataFrame) -> pl.DataFrame:
+    """The (SITEID, SITE) pairs of a frame; SITE defaults to SITEID."""
+    site = pl.col("SITEID").cast(pl.String)
+    label = pl.col("SITE").cast(pl.String) if "SITE" in subjects.columns else site
+    return subjects.select(site, label.alias("SITE"))
 
 
 def _as_date(name: str, dtype: pl.DataType) -> pl.Expr:
@@ -159,7 +159,7 @@ def summarize_datasets(frames: Mapping[str, pl.DataFrame], files: Mapping[str, s
 
 def summarize_subjects_by_arm_site(subjects: pl.DataFrame, *, arm_labels: Mapping[str, str] | None = None
                                    ) -> pl.DataFrame:
-    """Randomized subjects per site and arm: ``SITEID, ARMCD, ARM, N``, zeros included.
+    """Randomized subjects per site and arm: ``SITEID, SITE, ARMCD, ARM, N``, zeros included.
 
     Args:
         subjects: frame with ``STATUS`` (see :func:`derive_subject_status`).
@@ -178,7 +178,7 @@ def summarize_subjects_by_arm_site(subjects: pl.DataFrame, *, arm_labels: Mappin
     present = randomized["ARMCD"].unique().sort().to_list()
     labels = dict(arm_labels or {})
     arm_codes = list(labels) + [a for a in present if a not in labels]
-    sites = subjects.select(pl.col("SITEID").cast(pl.String)).unique().sort("SITEID")
+    sites = _sites(subjects).unique().sort("SITEID")
     grid = sites.join(pl.DataFrame({"ARMCD": arm_codes}, schema={"ARMCD": pl.String}), how="cross")
     counts = randomized.group_by("SITEID", "ARMCD").agg(pl.len().cast(pl.Int64).alias("N"))
     return (
@@ -187,13 +187,13 @@ def summarize_subjects_by_arm_site(subjects: pl.DataFrame, *, arm_labels: Mappin
             pl.col("N").fill_null(0),
             pl.col("ARMCD").replace_strict(labels, default=pl.col("ARMCD"), return_dtype=pl.String).alias("ARM"),
         )
-        .select("SITEID", "ARMCD", "ARM", "N")
+        .select("SITEID", "SITE", "ARMCD", "ARM", "N")
         .sort("SITEID", "ARMCD")
     )
 
 
 def summarize_screening_by_site(subjects: pl.DataFrame) -> pl.DataFrame:
-    """Subjects screened, randomized and screen failures per site: ``SITEID, STATUS, N`` (long).
+    """Subjects screened, randomized and screen failures per site: ``SITEID, SITE, STATUS, N`` (long).
 
     Every site has all three rows, zeros included; ``STATUS`` is an Enum in that order.
 
@@ -204,13 +204,14 @@ def summarize_screening_by_site(subjects: pl.DataFrame) -> pl.DataFrame:
         >>> summarize_screening_by_site(dm)["N"].to_list()
         [2, 1, 1]
     """
-    per_site = subjects.group_by(pl.col("SITEID").cast(pl.String)).agg(
+    per_site = pl.concat([_sites(subjects), subjects.select("STATUS")], how="horizontal").group_by(
+        "SITEID", "SITE").agg(
         pl.len().cast(pl.Int64).alias("SCREENED"),
         (pl.col("STATUS") == "RANDOMIZED").sum().cast(pl.Int64).alias("RANDOMIZED"),
         (pl.col("STATUS") == "SCREEN FAILURE").sum().cast(pl.Int64).alias("SCREEN FAILURE"),
     )
     return (
-        per_site.unpivot(index="SITEID", on=SCREENING_STAGES, variable_name="STATUS", value_name="N")
+        per_site.unpivot(index=["SITEID", "SITE"], on=SCREENING_STAGES, variable_name="STATUS", value_name="N")
         .with_columns(pl.col("STATUS").cast(pl.Enum(SCREENING_STAGES)))
         .sort("SITEID", "STATUS")
     )
@@ -220,29 +221,33 @@ def summarize_site_table(subjects: pl.DataFrame, *, arm_labels: Mapping[str, str
                          ) -> pl.DataFrame:
     """The overview table: one row per site and a final ``All sites`` row.
 
-    Columns: ``Site, Screened, Screen failures, Randomized`` then one column per arm (its
-    label), counts of randomized subjects.
+    Columns: ``Site, Screened, Screen failures, Randomized, Other, not randomized`` (so
+    that each row adds up: e.g. consent withdrawn during screening), then one column per
+    arm (its label), counts of randomized subjects.
 
     Example:
         >>> import polars as pl
         >>> dm = derive_subject_status(pl.DataFrame({"USUBJID": ["1", "2"], "SITEID": ["01", "01"],
         ...                                          "ARMCD": ["A", "SCRNFAIL"]}))
         >>> summarize_site_table(dm, arm_labels={"A": "A: x"}).rows()
-        [('01', 2, 1, 1, 1), ('All sites', 2, 1, 1, 1)]
+        [('01', 2, 1, 1, 0, 1), ('All sites', 2, 1, 1, 0, 1)]
     """
     screening = (summarize_screening_by_site(subjects)
                  .with_columns(pl.col("STATUS").cast(pl.String))
-                 .pivot(on="STATUS", index="SITEID", values="N"))
+                 .pivot(on="STATUS", index=["SITEID", "SITE"], values="N"))
     arms = summarize_subjects_by_arm_site(subjects, arm_labels=arm_labels)
     arm_order = arms.select("ARMCD", "ARM").unique(maintain_order=True)["ARM"].to_list()
-    arm_wide = arms.pivot(on="ARM", index="SITEID", values="N") if arms.height else pl.DataFrame(
+    arm_wide = arms.drop("SITE").pivot(on="ARM", index="SITEID", values="N") if arms.height else pl.DataFrame(
         {"SITEID": []}, schema={"SITEID": pl.String})
     table = (screening.join(arm_wide, on="SITEID", how="left")
-             .select(pl.col("SITEID").alias("Site"),
+             .sort("SITEID")
+             .select(pl.col("SITE").alias("Site"),
                      pl.col("SCREENED").alias("Screened"),
                      pl.col("SCREEN FAILURE").alias("Screen failures"),
                      pl.col("RANDOMIZED").alias("Randomized"),
-                     *[pl.col(a).fill_null(0) for a in arm_order])
-             .sort("Site"))
+                     # neither: e.g. withdrew consent during screening; shown so the row adds up
+                     (pl.col("SCREENED") - pl.col("SCREEN FAILURE") - pl.col("RANDOMIZED"))
+                     .alias("Other, not randomized"),
+                     *[pl.col(a).fill_null(0) for a in arm_order]))
     total = table.select(pl.lit("All sites").alias("Site"), pl.exclude("Site").sum().cast(pl.Int64))
     return pl.concat([table.with_columns(pl.exclude("Site").cast(pl.Int64)), total])
