@@ -1,0 +1,61 @@
+"""The report notebooks are thin templates, kept diffable (STYLE section 6).
+
+Every notebook: outputs stripped, a cell tagged ``parameters`` whose every assignment has a
+trailing comment (papermill shows it with --help-notebook), no ``def``/``class``, and the
+DESIGN section 3 keys plus ``output_dir`` among its parameters. Execution of every notebook
+with every params file happens in the runner and browser tests (``run_reports``).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+DESIGN_KEYS = {"study", "data_dir", "data_cutoff", "sites", "arms", "assessor", "criteria", "confirmed",
+               "best_change_window", "audience", "title", "output_dir"}
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def test_there_are_report_notebooks():
+    assert [p.stem for p in NOTEBOOKS][:1], "notebooks/ holds no notebook"
+    assert "study_overview" in [p.stem for p in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_outputs_are_stripped(path):
+    dirty = [i for i, c in enumerate(_cells(path)) if c["cell_type"] == "code"
+             and (c.get("outputs") or c.get("execution_count") is not None)]
+    assert not dirty, f"{path.name}: cells {dirty} carry outputs; strip them before committing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_one_commented_parameters_cell_with_the_design_keys(path):
+    tagged = [c for c in _cells(path) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, f"{path.name}: {len(tagged)} cells tagged 'parameters'"
+    source = "".join(tagged[0]["source"])
+    names = set()
+    for node in ast.parse(source).body:
+        assert isinstance(node, (ast.Assign, ast.AnnAssign)), f"{path.name}: parameters cell holds {ast.dump(node)[:60]}"
+        target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+        names.add(target.id)
+        line = source.splitlines()[node.lineno - 1]
+        assert "#" in line, f"{path.name}: parameter {target.id!r} has no trailing comment"
+    assert DESIGN_KEYS <= names, f"{path.name}: parameters lack {sorted(DESIGN_KEYS - names)}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_code_cells_hold_no_logic(path):
+    for cell in (c for c in _cells(path) if c["cell_type"] == "code"):
+        tree = ast.parse("".join(cell["source"]))
+        defined = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.Lambda))]
+        assert not defined, f"{path.name}: a cell defines code; move it to trialkit/"
+        loops = [n for n in ast.walk(tree) if isinstance(n, (ast.For, ast.While))]
+        assert not loops, f"{path.name}: a cell loops; move the logic to trialkit/"
