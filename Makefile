@@ -42,7 +42,7 @@ chromium:
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null
 
 test: $(TEST_STAMP) chromium
-	$(PY) -m pytest -n 2 --dist loadgroup -q -rs
+	$(PY) -m pytest -n 2 -q -rs
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -191,9 +191,10 @@ def _make_demo_run(out: Path) -> DemoRun:
 def demo_run(tmp_path_factory) -> DemoRun:
     """One demo run per test session, shared by every xdist worker.
 
-    ``xdist_group`` would keep these tests on one worker, but pytest-xdist 3.8's loadgroup
-    does not work with pytest 9.2 (it renames ``item._nodeid``, which pytest 9 no longer
-    reads), so the workers share the run through a lock in the session's base folder.
+    The workers share the run through a lock in the session's base folder: the first one
+    runs it, the others wait and read its folders. (``xdist_group``/``--dist loadgroup``
+    would pin the tests to one worker instead, but pytest-xdist 3.8 ignores it under
+    pytest 9.2.)
     """
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return _make_demo_run(tmp_path_factory.mktemp("browser_run"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 RENDERED = ".vega-embed svg.marks, .vega-embed canvas.marks"
 RESOURCE_URL = re.compile(r"""(?:\bsrc|\bhref)\s*=\s*\\?["']?\s*https?://|@import\s+url\(\s*["']?https?:""", re.I)
