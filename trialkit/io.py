@@ -42,6 +42,7 @@ Example:
 
 from __future__ import annotations
 
+import csv
 import io as _stdio
 import re
 from collections.abc import Iterable, Mapping
@@ -234,6 +235,7 @@ def _read_csv(path: Path, name: str, encoding: str | None) -> pl.DataFrame:
             f"trialkit: {where} holds no header row (only blank lines).\n"
             f"  Export the dataset again with its header row.", dataset=name, path=str(path))
     _assert_rectangular(text, where, name, path)
+    _assert_unique_header(text, where, name, path)
     try:
         # infer_schema=False: every column as text; the validation spec casts numbers and
         # dates afterwards and reports the rows it cannot cast.
@@ -253,15 +255,32 @@ def _assert_rectangular(text: str, where: str, name: str, path: Path) -> None:
 
     polars pads short rows with nulls silently, which would shift a stray delimiter's damage
     into the wrong columns; counting commas per line (outside quoted parts) finds the row.
-    Lines with an odd number of quotes continue a quoted field over a newline, so the count is
-    skipped for such files and polars' own parser decides.
+    A line with an odd number of quotes means a quoted value spans lines; such files are
+    counted record by record with Python's csv module instead (slower, so only for them).
     """
     lines = pl.Series("line", text.splitlines())
     if (lines.str.count_matches('"', literal=True) % 2).sum() > 0:
+        # a quoted value spans lines: count fields per record, numbered by its first line
+        reader = csv.reader(_stdio.StringIO(text))
+        starts, counts, texts = [], [], []
+        start = 1
+        try:
+            for row in reader:
+                if any(cell.strip() for cell in row):
+                    starts.append(start)
+                    counts.append(len(row))
+                    texts.append(",".join(row))
+                start = reader.line_num + 1
+        except csv.Error:  # malformed quoting: polars' parser reports it with its place
+            return
+        frame = pl.DataFrame({"LINE": starts, "N": counts, "TEXT": texts},
+                             schema={"LINE": pl.Int64, "N": pl.Int64, "TEXT": pl.String})
+    else:
+        counts = (lines.str.replace_all(r'"[^"]*"', "").str.count_matches(",", literal=True) + 1)
+        frame = pl.DataFrame({"LINE": pl.int_range(1, len(lines) + 1, eager=True), "N": counts,
+                              "TEXT": lines}).filter(pl.col("TEXT").str.strip_chars() != "")
+    if not frame.height:
         return
-    counts = (lines.str.replace_all(r'"[^"]*"', "").str.count_matches(",", literal=True) + 1)
-    frame = pl.DataFrame({"LINE": pl.int_range(1, len(lines) + 1, eager=True), "N": counts,
-                          "TEXT": lines}).filter(pl.col("TEXT").str.strip_chars() != "")
     expected = frame["N"][0]
     bad = frame.filter(pl.col("N") != expected)
     if bad.height:
@@ -274,6 +293,23 @@ def _assert_rectangular(text: str, where: str, name: str, path: Path) -> None:
             f"  A stray comma inside a value (a site or drug name) needs the value in double "
             f"quotes; re-export with a CSV writer that quotes, or fix those lines.",
             dataset=name, path=str(path))
+
+
+def _assert_unique_header(text: str, where: str, name: str, path: Path) -> None:
+    """Raise when the header names a column twice (any case).
+
+    polars would rename the second ``AGE`` to ``AGE_duplicated_0`` and the report would read
+    the first one without a word; which one is right is for the data manager to say.
+    """
+    header = next(csv.reader(_stdio.StringIO(text)), [])
+    upper = [c.strip().upper() for c in header]
+    twice = sorted({c for c in upper if upper.count(c) > 1})
+    if twice:
+        raise UnreadableFileError(
+            f"trialkit: {where} names the column(s) {', '.join(twice)} more than once in its "
+            f"header row.\n  Header: {_clip(text.splitlines()[0])}\n"
+            f"  Column names are case-insensitive; keep one column per name (rename or drop "
+            f"the other) and export again.", dataset=name, path=str(path))
 
 
 def _not_utf8_message(where: str, raw: bytes, exc: UnicodeDecodeError) -> str:
@@ -598,8 +634,10 @@ def _col_or_null(frame: pl.DataFrame, name: str) -> pl.Expr:
 
 
 def _norm(expr: pl.Expr) -> pl.Expr:
-    """Upper case with single spaces: "Screen  failure " -> "SCREEN FAILURE"."""
-    return expr.str.strip_chars().str.to_uppercase().str.replace_all(r"\s+", " ")
+    """Upper case with single spaces: "Screen  failure " -> "SCREEN FAILURE"; "" -> null."""
+    text = expr.str.strip_chars().str.to_uppercase().str.replace_all(r"\s+", " ")
+    # a frame not read by read_study may hold "" for a blank ARMCD: blank, not an arm
+    return pl.when(text != "").then(text)
 
 
 def derive_randomization_date(subjects: pl.DataFrame, *, disposition: pl.DataFrame | None = None,
@@ -633,7 +671,10 @@ def derive_randomization_date(subjects: pl.DataFrame, *, disposition: pl.DataFra
     parts = []
     if adsl is not None and "RANDDT" in adsl.columns:
         randdt = pl.col("RANDDT")
-        if adsl.schema["RANDDT"] != pl.Date:
+        dtype = adsl.schema["RANDDT"]
+        if isinstance(dtype, pl.Datetime):
+            randdt = randdt.dt.date()  # a datetime cast to text ("2025-09-01 00:00:00") is no ISO date
+        elif dtype != pl.Date:
             randdt = compute_date(randdt.cast(pl.String))
         parts.append(adsl.select("USUBJID", randdt.alias("_ADSL_RANDDT"))
                      .filter(pl.col("_ADSL_RANDDT").is_not_null())

@@ -8,7 +8,7 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from trialkit.errors import DataError, MissingDatasetError
+from trialkit.errors import DataError, MissingDatasetError, UnreadableFileError
 from trialkit.io import (
     Study,
     derive_randomization_date,
@@ -67,6 +67,32 @@ def test_names_upper_cased_text_stripped_empty_is_null(tmp_path):
 def test_csv_quoted_delimiters_are_fine(tmp_path):
     (tmp_path / "ie.csv").write_text('USUBJID,IETEST\n01-001,"Prior TACE, or SIRT"\n')
     assert read_dataset(tmp_path / "ie.csv")["IETEST"].to_list() == ["Prior TACE, or SIRT"]
+
+
+def test_csv_value_over_two_lines_reads_as_one_value(tmp_path):
+    (tmp_path / "ie.csv").write_text('USUBJID,IETEST,IECAT\n01-001,"Prior TACE\nor SIRT",INCLUSION\n'
+                                     '01-002,Child-Pugh B8,EXCLUSION\n')
+    assert read_dataset(tmp_path / "ie.csv").rows() == [
+        ("01-001", "Prior TACE\nor SIRT", "INCLUSION"), ("01-002", "Child-Pugh B8", "EXCLUSION")]
+
+
+def test_csv_short_row_after_a_value_over_two_lines_is_an_error(tmp_path):
+    # polars would pad the short row: 'EXCLUSION' silently in IETEST, IECAT empty
+    (tmp_path / "ie.csv").write_text('USUBJID,IETEST,IECAT\n01-001,"Prior TACE\nor SIRT",INCLUSION\n'
+                                     '01-002,EXCLUSION\n')
+    with pytest.raises(UnreadableFileError) as info:
+        read_dataset(tmp_path / "ie.csv")
+    assert "(3): line 4: 2 fields (1 row(s))" in str(info.value)
+    assert "'01-002,EXCLUSION'" in str(info.value)
+
+
+def test_csv_column_named_twice_is_an_error(tmp_path):
+    # polars would read the second as AGE_DUPLICATED_0 and the reports would use the first
+    (tmp_path / "dm.csv").write_text("USUBJID,AGE,SITEID,age\n01-001,54,01,45\n")
+    with pytest.raises(UnreadableFileError) as info:
+        read_dataset(tmp_path / "dm.csv")
+    assert "dataset 'dm'" in str(info.value)
+    assert "the column(s) AGE more than once" in str(info.value)
 
 
 def test_csv_with_known_encoding_reads_gbk_site_names(tmp_path, study_dir, tiny):
@@ -181,16 +207,25 @@ def test_read_study_does_not_mutate_its_inputs(study_dir, tiny):
 # ---- subject-level derivations ----------------------------------------------------------------
 def test_screen_failure_both_sdtmig_conventions_and_not_assigned():
     dm = pl.DataFrame({
-        "USUBJID": ["1", "2", "3", "4", "5", "6", "7"],
-        "ARMCD": ["A", "Scrnfail", None, "NOTASSGN", None, "scrnfail", None],
-        "ACTARMCD": ["A", "Scrnfail", None, "NOTASSGN", None, "SCRNFAIL", None],
-        "ARMNRS": [None, None, "SCREEN FAILURE", None, "NOT ASSIGNED", None, None],
+        "USUBJID": ["1", "2", "3", "4", "5", "6", "7", "8"],
+        "ARMCD": ["A", "Scrnfail", None, "NOTASSGN", None, "scrnfail", None, None],
+        "ACTARMCD": ["A", "Scrnfail", None, "NOTASSGN", None, "SCRNFAIL", None, "Scrnfail"],
+        "ARMNRS": [None, None, "SCREEN FAILURE", None, "NOT ASSIGNED", None, None, None],
     })
     out = derive_screen_failure(dm)
-    assert out["SCRNFAIL"].to_list() == ["N", "Y", "Y", "N", "N", "Y", "N"]
+    assert out["SCRNFAIL"].to_list() == ["N", "Y", "Y", "N", "N", "Y", "N", "Y"]
     assert out["ARMSTAT"].to_list() == ["ASSIGNED", "SCREEN FAILURE", "SCREEN FAILURE", "NOT ASSIGNED",
-                                        "NOT ASSIGNED", "SCREEN FAILURE", "NOT ASSIGNED"]
+                                        "NOT ASSIGNED", "SCREEN FAILURE", "NOT ASSIGNED", "SCREEN FAILURE"]
     assert dm.columns == ["USUBJID", "ARMCD", "ACTARMCD", "ARMNRS"]
+
+
+def test_empty_string_arm_is_blank_not_an_arm():
+    # a frame built outside read_study may hold "" where SAS/CSV meant missing
+    dm = pl.DataFrame({"USUBJID": ["1", "2"], "ARMCD": ["", " "], "ACTARMCD": ["", ""],
+                       "ARMNRS": ["", "Screen Failure"]})
+    out = derive_screen_failure(dm)
+    assert out["ARMSTAT"].to_list() == ["NOT ASSIGNED", "SCREEN FAILURE"]
+    assert out["SCRNFAIL"].to_list() == ["N", "Y"]
 
 
 def test_arm_status_assigned_not_treated_both_conventions():
@@ -226,6 +261,16 @@ def test_randomization_date_from_subjects_own_randdt_and_dsdtc_fallback():
     ds = pl.DataFrame({"USUBJID": ["S2"], "DSDECOD": ["RANDOMIZED"], "DSSTDTC": [None], "DSDTC": ["2025-09-04"]})
     out = derive_randomization_date(adsl, disposition=ds)
     assert out.rows() == [("S1", date(2025, 9, 1), "ADSL.RANDDT"), ("S2", date(2025, 9, 4), "DS RANDOMIZED")]
+
+
+def test_randomization_date_from_a_datetime_randdt_is_its_date():
+    from datetime import datetime
+
+    adsl = pl.DataFrame({"USUBJID": ["S1", "S2"], "RANDDT": [datetime(2025, 9, 1, 14, 30), None]})
+    ds = pl.DataFrame({"USUBJID": ["S1", "S2"], "DSDECOD": ["RANDOMIZED"] * 2,
+                       "DSSTDTC": ["2025-08-31", "2025-09-02"]})
+    out = derive_randomization_date(adsl.select("USUBJID"), disposition=ds, adsl=adsl)
+    assert out.rows() == [("S1", date(2025, 9, 1), "ADSL.RANDDT"), ("S2", date(2025, 9, 2), "DS RANDOMIZED")]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xpt"])
