@@ -15,7 +15,7 @@ errors (a report cannot be trusted; ``read_study`` raises, ``trialkit validate``
 warnings (shown in every report, never stop a run)
     odd controlled terms (an overall response "CHECK"), criteria or assessor values outside
     DESIGN section 2, sites or a STUDYID the protocol does not know, blank arms without
-    ARMNRS, optional datasets with no rows.
+    ARMNRS, optional datasets with no rows, DS RANDOMIZED milestones without a complete date.
 
 Every message follows STYLE.md section 4: it starts with ``trialkit:``, names the file,
 dataset and column, shows a few offending rows (USUBJID and value) and what is present, and
@@ -43,6 +43,7 @@ from trialkit.errors import DataError, ValidationFailed
 from trialkit.io import (
     NON_ARM_CODES,
     Study,
+    _norm,
     compute_date,
     compute_dtc_is_valid,
     find_datasets,
@@ -252,7 +253,6 @@ def _conform(frame: pl.DataFrame, dataset: str, path: Path | None, required_text
              ) -> tuple[pl.DataFrame, list[Finding]]:
     """Cast the columns the spec types; report values that cannot be cast."""
     findings: list[Finding] = []
-    where = _where(dataset, path)
     numbered = frame.with_row_index("_ROW", offset=1)
     casts: list[pl.Expr] = []
     is_sas = path is not None and path.suffix.lower() in (".xpt", ".sas7bdat")
@@ -268,16 +268,10 @@ def _conform(frame: pl.DataFrame, dataset: str, path: Path | None, required_text
         elif _is_numeric_column(column):
             if dtype == pl.String:
                 cast = pl.col(column).cast(pl.Float64, strict=False)
-                bad = numbered.filter(pl.col(column).is_not_null() & cast.is_null())
-                if bad.height:
-                    rows = _example_rows(bad, column)
-                    findings.append(Finding(
-                        "error", dataset, column,
-                        f"trialkit: {where}, column '{column}' must hold numbers but {bad.height} "
-                        f"value(s) are text.\n  Rows: {_rows_text(rows, bad.height)}\n"
-                        f"  Correct the values in the source (leave a missing value empty; put "
-                        f"explanations such as 'not done' in the --STAT/--REASND columns).",
-                        rows, str(path) if path else None, "ColumnTypeError"))
+                findings += _uncastable(
+                    numbered, cast, dataset, path, column, "must hold numbers but {n} value(s) are text",
+                    "Correct the values in the source (leave a missing value empty; put explanations "
+                    "such as 'not done' in the --STAT/--REASND columns).", "ColumnTypeError")
                 casts.append(cast)
             elif dtype.is_numeric():
                 if dtype != pl.Float64:
@@ -290,17 +284,11 @@ def _conform(frame: pl.DataFrame, dataset: str, path: Path | None, required_text
         elif dataset.startswith("ad") and _ADAM_DATE.match(column):
             if dtype == pl.String:
                 cast = compute_date(pl.col(column)).alias(column)
-                bad = numbered.filter(pl.col(column).is_not_null() & cast.is_null())
-                if bad.height:
-                    rows = _example_rows(bad, column)
-                    findings.append(Finding(
-                        "error", dataset, column,
-                        f"trialkit: {where}, column '{column}' must hold complete dates but "
-                        f"{bad.height} value(s) are not ISO 8601 dates (YYYY-MM-DD).\n"
-                        f"  Rows: {_rows_text(rows, bad.height)}\n"
-                        f"  ADaM --DT variables hold complete (imputed) dates; fix the values, "
-                        f"or derive them again.", rows, str(path) if path else None,
-                        "DateFormatError"))
+                findings += _uncastable(
+                    numbered, cast, dataset, path, column,
+                    "must hold complete dates but {n} value(s) are not ISO 8601 dates (YYYY-MM-DD)",
+                    "ADaM --DT variables hold complete (imputed) dates; fix the values, or derive "
+                    "them again.", "DateFormatError")
                 casts.append(cast)
             elif dtype.is_numeric() and is_sas:
                 # an unformatted SAS date: days since 1960-01-01
@@ -317,6 +305,19 @@ def _conform(frame: pl.DataFrame, dataset: str, path: Path | None, required_text
     if casts:
         frame = frame.with_columns(casts)
     return frame, findings
+
+
+def _uncastable(numbered: pl.DataFrame, cast: pl.Expr, dataset: str, path: Path | None, column: str,
+                problem: str, fix: str, kind: str) -> list[Finding]:
+    """An error finding for the values of ``column`` that ``cast`` turns into null, if any."""
+    bad = numbered.filter(pl.col(column).is_not_null() & cast.is_null())
+    if not bad.height:
+        return []
+    rows = _example_rows(bad, column)
+    return [Finding(
+        "error", dataset, column,
+        f"trialkit: {_where(dataset, path)}, column '{column}' {problem.format(n=bad.height)}.\n"
+        f"  Rows: {_rows_text(rows, bad.height)}\n  {fix}", rows, str(path) if path else None, kind)]
 
 
 def _type_finding(dataset: str, path: Path | None, column: str, dtype: Any, expected: str, fix: str,
@@ -554,6 +555,29 @@ def _check_terms(frame: pl.DataFrame, dataset: str, path: Path | None) -> list[F
     return findings
 
 
+def _check_randomization_dates(frame: pl.DataFrame, dataset: str, path: Path | None) -> list[Finding]:
+    """Warn about RANDOMIZED milestones without a complete date: they give no RANDDT."""
+    if not {"USUBJID", "DSDECOD"} <= set(frame.columns):
+        return []
+    dtc = [pl.col(c) for c in ("DSSTDTC", "DSDTC") if c in frame.columns]
+    when = pl.coalesce(dtc) if dtc else pl.lit(None, pl.String)
+    bad = (frame.filter(_norm(pl.col("DSDECOD")) == "RANDOMIZED")
+           .with_columns(when.alias("_RANDDTC"))
+           .filter(compute_date(pl.col("_RANDDTC")).is_null()
+                   & compute_dtc_is_valid(pl.col("_RANDDTC")).fill_null(True)))
+    if not bad.height:
+        return []
+    rows = _example_rows(bad, "_RANDDTC")
+    return [Finding(
+        "warning", dataset, "DSSTDTC",
+        f"trialkit: {_where(dataset, path)}: {bad.height} RANDOMIZED milestone(s) have no "
+        f"complete date in DSSTDTC (or DSDTC); those subjects get no randomization date from "
+        f"DS (a partial date is not imputed), so they have no study days unless ADSL.RANDDT "
+        f"gives one.\n  Rows: {_rows_text(rows, bad.height)}\n"
+        f"  Complete the dates in the source, or provide ADSL with RANDDT.",
+        rows, str(path) if path else None, "DataError")]
+
+
 # --------------------------------------------------------------------------------------------
 # The whole folder
 # --------------------------------------------------------------------------------------------
@@ -628,6 +652,8 @@ def check_frames(frames: Mapping[str, pl.DataFrame], files: Mapping[str, Path], 
                 if dataset == "dm" or "dm" not in frames:
                     found += _check_sites_and_study(frame, dataset, path, proto)
             found += _check_terms(frame, dataset, path)
+            if dataset == "ds":
+                found += _check_randomization_dates(frame, dataset, path)
         except Exception as exc:  # a check must never turn into a traceback for the user
             found = [Finding(
                 "error", dataset, None,
