@@ -486,13 +486,22 @@ def read_study(data_dir: str | Path, *, report: str | None = None, protocol: Any
 # --------------------------------------------------------------------------------------------
 # ISO 8601 as SDTM writes it: YYYY, YYYY-MM, YYYY-MM-DD, optionally THH, THH:MM, THH:MM:SS(.f)
 # and a zone. Anything else ("31/12/2025", "2025-9-3", "UNK") is not a date.
-_ISO = (r"^(?<date>(?<y>\d{4})(?:-(?<m>\d{2})(?:-(?<d>\d{2})"
-        r"(?:T\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?)?)?)$")
+_TIME = r"(?:T\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)"
+_ISO = (r"^(?<date>(?<y>\d{4})(?:-(?<m>\d{2})(?:-(?<d>\d{2})" + _TIME + r"?)?)?)$")
 _ISO_POLARS = _ISO.replace("?<", "?P<")
+# SDTMIG writes a missing middle component as a hyphen: "2025---15" is year and day, month
+# unknown. The day cannot be used without the month, so it is read as the year ("2025"),
+# as admiral's impute_dtc_dt does.
+_MISSING_MONTH = r"^(\d{4})---(?:0[1-9]|[12]\d|3[01])" + _TIME + "?$"
+
+
+def _dtc_text(dtc: pl.Expr) -> pl.Expr:
+    """ISO 8601 text, stripped, with SDTM's missing-month form reduced to the year."""
+    return dtc.cast(pl.String).str.strip_chars().str.replace(_MISSING_MONTH, "${1}")
 
 
 def _iso_parts(dtc: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    text = dtc.cast(pl.String).str.strip_chars()
+    text = _dtc_text(dtc)
     year = text.str.extract(_ISO_POLARS, 2).cast(pl.Int32, strict=False)
     month = text.str.extract(_ISO_POLARS, 3).cast(pl.Int32, strict=False)
     day_text = text.str.extract(_ISO_POLARS, 4)
@@ -505,7 +514,8 @@ def compute_date(dtc: pl.Expr, *, impute: Literal["start", "end"] | None = None)
     Full dates and datetimes (truncated to their date) parse as they are. A partial date
     (``"2025-09"``, ``"2025"``) is null unless ``impute`` is given, then admiral's convention
     applies: ``"start"`` takes the first day of the missing period, ``"end"`` the last
-    (leap years included). Text that is not ISO 8601 or not a real date (``"2025-02-30"``,
+    (leap years included). SDTM's missing-month form ``"2025---15"`` counts as ``"2025"``.
+    Text that is not ISO 8601 or not a real date (``"2025-02-30"``,
     ``"2025-13"``, ``"31/12/2025"``) is null; ``trialkit.validate`` reports such values.
 
     Args:
@@ -520,7 +530,7 @@ def compute_date(dtc: pl.Expr, *, impute: Literal["start", "end"] | None = None)
     year, month, day_text = _iso_parts(dtc)
     # the first 10 characters of a matched full date or datetime are YYYY-MM-DD; to_date
     # rejects impossible days (2025-02-30) with null
-    full = (dtc.cast(pl.String).str.strip_chars().str.extract(_ISO_POLARS, 1).str.slice(0, 10)
+    full = (_dtc_text(dtc).str.extract(_ISO_POLARS, 1).str.slice(0, 10)
             .str.to_date("%Y-%m-%d", strict=False))
     month_ok = month.is_between(1, 12)
     if impute is None:
@@ -541,7 +551,8 @@ def compute_date(dtc: pl.Expr, *, impute: Literal["start", "end"] | None = None)
 def compute_date_imputation_flag(dtc: pl.Expr) -> pl.Expr:
     """admiral's ``--DTF``: which part of a date imputation would fill in.
 
-    ``"D"`` the day is missing (``"2025-09"``), ``"M"`` month and day (``"2025"``), ``"Y"``
+    ``"D"`` the day is missing (``"2025-09"``), ``"M"`` month and day (``"2025"``,
+    ``"2025---15"``), ``"Y"``
     the year too (a ``--DTC`` that is given but empty of a date, e.g. ``"--09-03"``); null
     for a complete date, a missing value, or text that is not a date at all.
 
@@ -550,7 +561,7 @@ def compute_date_imputation_flag(dtc: pl.Expr) -> pl.Expr:
         >>> frame.select(compute_date_imputation_flag(pl.col("DTC")))["DTC"].to_list()
         [None, 'D', 'M', None]
     """
-    text = dtc.cast(pl.String).str.strip_chars()
+    text = _dtc_text(dtc)
     year, month, day_text = _iso_parts(dtc)
     # "--09-03" / "-----T10:00": SDTM writes missing components as hyphens
     year_missing = text.str.contains(r"^-{2,}")
@@ -559,7 +570,7 @@ def compute_date_imputation_flag(dtc: pl.Expr) -> pl.Expr:
             .when(month.is_null()).then(pl.lit("M"))
             .when(~month.is_between(1, 12)).then(None)
             .when(day_text.is_null()).then(pl.lit("D"))
-            .otherwise(None))
+            .otherwise(None).name.keep())  # named after the --DTC column, like compute_date
 
 
 def compute_dtc_is_valid(dtc: pl.Expr) -> pl.Expr:
@@ -573,13 +584,13 @@ def compute_dtc_is_valid(dtc: pl.Expr) -> pl.Expr:
         >>> frame.select(compute_dtc_is_valid(pl.col("DTC")))["DTC"].to_list()
         [True, False, False, None]
     """
-    text = dtc.cast(pl.String).str.strip_chars()
+    text = _dtc_text(dtc)
     year, month, day_text = _iso_parts(dtc)
     return (pl.when(text.is_null()).then(None)
             .when(year.is_null()).then(False)
             .when(month.is_null()).then(True)
             .when(day_text.is_null()).then(month.is_between(1, 12))
-            .otherwise(compute_date(dtc).is_not_null()))
+            .otherwise(compute_date(dtc).is_not_null()).name.keep())
 
 
 def _is_end_date(column: str) -> bool:

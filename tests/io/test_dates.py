@@ -83,3 +83,39 @@ def test_derive_dates_is_lazy_friendly_on_many_rows():
     out = derive_dates(frame)
     assert out["RSDT"].null_count() == 0
     assert out["RSDTF"].value_counts().sort("RSDTF", nulls_last=True)["count"].to_list() == [50_000, 50_000]
+
+
+def test_sdtm_missing_month_form_reads_as_the_year():
+    # SDTMIG: "2025---15" is year and day with the month unknown; the day is unusable
+    # without its month, so it is "2025" (valid, flag M), as admiral's impute_dtc_dt does
+    frame = pl.DataFrame({"DTC": ["2025---15", "2024---29T08:00", "2025---32", "2025-09---"]})
+    out = frame.select(
+        compute_dtc_is_valid(pl.col("DTC")).alias("VALID"),
+        compute_date(pl.col("DTC"), impute="start").alias("START"),
+        compute_date(pl.col("DTC"), impute="end").alias("END"),
+        compute_date_imputation_flag(pl.col("DTC")).alias("FLAG"))
+    assert out.rows() == [
+        (True, date(2025, 1, 1), date(2025, 12, 31), "M"),
+        (True, date(2024, 1, 1), date(2024, 12, 31), "M"),
+        (False, None, None, None),
+        (False, None, None, None)]
+
+
+def test_compute_functions_keep_the_column_name():
+    frame = pl.DataFrame({"RSDTC": ["2025-09"]})
+    out = frame.select(compute_date(pl.col("RSDTC")), compute_date_imputation_flag(pl.col("RSDTC")).alias("F"),
+                       compute_dtc_is_valid(pl.col("RSDTC")).alias("V"))
+    assert out.columns == ["RSDTC", "F", "V"]
+    assert frame.select(compute_date_imputation_flag(pl.col("RSDTC"))).columns == ["RSDTC"]
+    assert frame.select(compute_dtc_is_valid(pl.col("RSDTC"))).columns == ["RSDTC"]
+
+
+def test_docstring_examples_of_io_and_validate_run():
+    import doctest
+
+    import trialkit.io
+    import trialkit.validate
+
+    for module in (trialkit.io, trialkit.validate):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, module.__name__
