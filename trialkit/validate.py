@@ -705,7 +705,7 @@ def raise_on_errors(findings: Iterable[Finding], *, data_dir: Path | str | None 
 
 
 def validate_study(study_or_dir: Study | str | Path, *, report: str | None = None,
-                   protocol: Any = None) -> list[Finding]:
+                   protocol: Any = None, encoding: str | None = None) -> list[Finding]:
     """Every finding (errors and warnings) for a study folder or an already read Study.
 
     Unlike :func:`trialkit.io.read_study` this never raises for a data problem: unreadable
@@ -715,6 +715,7 @@ def validate_study(study_or_dir: Study | str | Path, *, report: str | None = Non
         study_or_dir: a data folder or a :class:`trialkit.io.Study`.
         report: check what this report needs (None: everything).
         protocol: study id, YAML path or ``Protocol`` (default: the package's protocol).
+        encoding: the CSV/SAS text encoding when known not to be UTF-8, as for ``read_study``.
 
     Raises:
         MissingDatasetError: the folder does not exist.
@@ -731,7 +732,8 @@ def validate_study(study_or_dir: Study | str | Path, *, report: str | None = Non
         folder = Path(study_or_dir)
         files = find_datasets(folder)
         wanted = datasets_read_for(report, files)
-        frames, read_findings = read_datasets({k: v for k, v in files.items() if k in wanted})
+        frames, read_findings = read_datasets({k: v for k, v in files.items() if k in wanted},
+                                              encoding=encoding)
     _, findings = check_frames(frames, files, data_dir=folder, report=report, protocol=protocol,
                                read_findings=read_findings)
     return findings

@@ -102,6 +102,10 @@ def test_csv_with_known_encoding_reads_gbk_site_names(tmp_path, study_dir, tiny)
     (folder / "dm.csv").write_bytes(tiny["dm"].with_columns(pl.Series("SITENAME", names)).write_csv().encode("gbk"))
     study = read_study(folder, encoding="gbk")
     assert study["dm"]["SITENAME"].to_list() == names
+    from trialkit.validate import validate_study
+
+    assert [f.kind for f in validate_study(folder)] == ["UnreadableFileError"]
+    assert validate_study(folder, encoding="gbk") == []
 
 
 def test_utf8_site_names_read_as_is(tmp_path):
