@@ -456,6 +456,24 @@ def _check_arms(frame: pl.DataFrame, dataset: str, path: Path | None, protocol: 
             "UnknownArmError"))
     if "ARMCD" in frame.columns and "USUBJID" in frame.columns:
         reason = pl.col("ARMNRS") if "ARMNRS" in frame.columns else pl.lit(None, pl.String)
+        actual = pl.col("ACTARMCD") if "ACTARMCD" in frame.columns else pl.lit(None, pl.String)
+        planned = _norm(pl.col("ARMCD").cast(pl.String))
+        says_failed = (_norm(reason) == "SCREEN FAILURE") | (_norm(actual.cast(pl.String)) == "SCRNFAIL")
+        both = (frame.filter(planned.is_not_null() & ~planned.is_in(list(NON_ARM_CODES))
+                             & says_failed.fill_null(False))
+                .with_columns(pl.concat_str([pl.col("ARMCD").cast(pl.String), actual.cast(pl.String),
+                                             reason], separator=" / ", ignore_nulls=True).alias("_ARMS")))
+        if both.height:
+            rows = _example_rows(both, "_ARMS")
+            findings.append(Finding(
+                "warning", dataset, "ARMCD",
+                f"trialkit: {_where(dataset, path)}: {both.height} subject(s) have an arm in "
+                f"ARMCD but ACTARMCD SCRNFAIL or ARMNRS SCREEN FAILURE; they are counted as "
+                f"screen failures (not randomized).\n"
+                f"  Rows (ARMCD / ACTARMCD / ARMNRS): {_rows_text(rows, both.height)}\n"
+                f"  A screen failure has no arm (SDTMIG: ARMCD SCRNFAIL, or blank with ARMNRS); "
+                f"correct ARMCD or the screen-failure mark.", rows, str(path) if path else None,
+                "UnknownArmError"))
         blank = frame.filter(pl.col("ARMCD").is_null() & reason.is_null())
         if blank.height:
             rows = tuple(f"USUBJID {u}" for u in blank["USUBJID"].head(MAX_ROWS_SHOWN).to_list())

@@ -80,3 +80,13 @@ def test_adam_date_that_is_partial_is_an_error(study_dir, tiny):
     [finding] = _findings(study_dir, {"dm": tiny["dm"], "adsl": adsl})
     assert (finding.dataset, finding.column, finding.kind) == ("adsl", "RANDDT", "DateFormatError")
     assert finding.rows == ("USUBJID 01-002: '2025-09'",)
+
+
+def test_arm_and_screen_failure_mark_together_warn(study_dir, tiny):
+    # 01-001 randomized to A in ARMCD, but ACTARMCD SCRNFAIL; 01-002 B with ARMNRS
+    tiny["dm"] = tiny["dm"].with_columns(pl.Series("ACTARMCD", ["Scrnfail", "B", "SCRNFAIL", None]),
+                                         pl.Series("ARMNRS", [None, "Screen Failure", None, "SCREEN FAILURE"]))
+    findings = _findings(study_dir, tiny)
+    assert _where(findings) == [("warning", "dm", "ARMCD")]
+    assert findings[0].rows == ("USUBJID 01-001: 'A / Scrnfail'", "USUBJID 01-002: 'B / B / Screen Failure'")
+    assert "2 subject(s) have an arm in ARMCD" in findings[0].message
