@@ -14,7 +14,9 @@ from trialkit.report import html as report_html
 from trialkit.report.html import BUNDLE_ID, CONFIDENTIALITY, export_html, page
 from trialkit.report.notebook import chart_html, chart_svg, findings_frame, table_html
 
-RESOURCE_URL = re.compile(r"""(?:\bsrc|\bhref)\s*=\s*["']?\s*https?://|@import\s+url\(\s*["']?https?:""", re.I)
+# Anything a browser would fetch: src/href/srcset attributes, CSS url(...) and @import "..."
+RESOURCE_URL = re.compile(r"""(?:\bsrc|\bhref|\bsrcset)\s*=\s*["']?\s*(?:https?:)?//"""
+                          r"""|url\(\s*["']?\s*(?:https?:)?//|@import\s+["']\s*(?:https?:)?//""", re.I)
 EVIL = "<script>window.__xss=1</script>"
 COUNTS = pl.DataFrame({"SITEID": ["01", EVIL], "ARMCD": ["A", "B"], "ARM": ["A: x", "B: y"], "N": [3, 2]})
 
@@ -116,6 +118,49 @@ def test_static_svg_ids_are_prefixed_per_chart():
     assert ids_one and all(i.startswith("c1-") for i in ids_one)
     assert not ids_one & set(re.findall(r'id="([^"]+)"', two))
     assert all(ref.startswith("c1-") for ref in re.findall(r"url\(#([^)]+)\)", one))
+
+
+@pytest.mark.parametrize("fetching", [
+    '<script src="https://cdn.jsdelivr.net/npm/vega@6"></script>',
+    '<link rel="stylesheet" href="//fonts.googleapis.com/css?family=Roboto">',
+    "<style>@import url('https://fonts.googleapis.com/css2?family=IBM+Plex+Mono');</style>",
+    '<style>@import "https://example.org/x.css";</style>',
+    "<style>@font-face { src: url(https://fonts.gstatic.com/x.woff2); }</style>",
+    '<img srcset="https://example.org/a.png 2x">',
+])
+def test_the_external_url_check_catches_every_way_to_fetch(fetching):
+    assert RESOURCE_URL.search(fetching)
+    assert not RESOURCE_URL.search('<svg xmlns="http://www.w3.org/2000/svg"><a href="#s1">x</a></svg>')
+
+
+def test_vega_bundle_is_built_once_per_machine_and_cached_by_version(tmp_path, monkeypatch):
+    built = []
+    fake = "(function(){\nwindow.vegaEmbed=function(){};\n})();"
+    monkeypatch.setenv("TRIALKIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(report_html, "_build_vega_bundle", lambda: built.append(1) or fake)
+    report_html.vega_bundle.cache_clear()
+    try:
+        assert report_html.vega_bundle() == fake and len(built) == 1
+        [cached] = tmp_path.glob("vega-bundle-*.js")
+        from importlib.metadata import version
+        assert f"vlconvert{version('vl-convert-python')}" in cached.name and cached.name.endswith(f"-vl{alt_vl()}.js")
+        report_html.vega_bundle.cache_clear()               # a new process: read, not built
+        assert report_html.vega_bundle() == fake and len(built) == 1
+        cached.write_text(fake[:-6], encoding="utf-8")      # cut short (disk full, killed)
+        report_html.vega_bundle.cache_clear()
+        assert report_html.vega_bundle() == fake and len(built) == 2
+        assert cached.read_text(encoding="utf-8") == fake   # and repaired
+        monkeypatch.setenv("TRIALKIT_CACHE_DIR", str(cached))  # not a folder: cannot be written
+        report_html.vega_bundle.cache_clear()
+        assert report_html.vega_bundle() == fake and len(built) == 3
+    finally:
+        report_html.vega_bundle.cache_clear()
+
+
+def alt_vl() -> str:
+    import altair as alt
+
+    return ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
 
 
 def test_exporter_and_bundle_are_cached(executed):

@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import copy
 import html
+import os
 import re
 import threading
 from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -54,14 +56,49 @@ def theme_css() -> str:
     return (TEMPLATES / TEMPLATE_NAME / "static" / "trialkit.css").read_text(encoding="utf-8")
 
 
+_BUNDLE_END = "\n})();"
+
+
 @lru_cache(maxsize=1)
 def vega_bundle() -> str:
-    """vega + vega-lite + vega-embed as one classic script (~0.9 MB), built once per process.
+    """vega + vega-lite + vega-embed as one classic script (~0.9 MB), built once per machine.
 
     The bundle is an ES module body with top-level ``const``s; wrapped in a function it runs
     as a classic (synchronous) script, so chart scripts later in the page find
     ``window.vegaEmbed``, and its names stay out of the page's global scope.
+
+    Building it costs ~1.2 s of CPU (vl-convert bundles it on every call), once per run and
+    once per live notebook session. It depends only on the vl-convert version and the
+    Vega-Lite version, so it is kept in ``$TRIALKIT_CACHE_DIR`` (default
+    ``~/.cache/trialkit``, beside the demo data) under a name holding both; a file that does
+    not look whole is rebuilt, and a cache that cannot be written is simply not used.
     """
+    cache = _bundle_cache_file()
+    try:
+        cached = cache.read_text(encoding="utf-8")
+        if cached.startswith("(function(){\n") and cached.endswith(_BUNDLE_END) and "vegaEmbed" in cached:
+            return cached
+    except (OSError, UnicodeDecodeError):
+        pass
+    code = _build_vega_bundle()
+    try:
+        from trialkit.report.files import write_text
+
+        write_text(code, cache)
+    except OSError:
+        pass  # read-only home, full disk: the next run builds it again
+    return code
+
+
+def _bundle_cache_file() -> Path:
+    from trialkit.report.notebook import _vl_version
+
+    root = Path(os.environ.get("TRIALKIT_CACHE_DIR") or Path.home() / ".cache" / "trialkit")
+    version = re.sub(r"[^A-Za-z0-9.]", "_", metadata.version("vl-convert-python"))
+    return root / f"vega-bundle-vlconvert{version}-vl{_vl_version()}.js"
+
+
+def _build_vega_bundle() -> str:
     import vl_convert
 
     from trialkit.report.notebook import _vl_version
@@ -69,7 +106,7 @@ def vega_bundle() -> str:
     code = vl_convert.javascript_bundle(vl_version=_vl_version())
     # A literal "</script" inside would end the element early.
     code = re.sub(r"</(script)", r"<\\/\1", code, flags=re.I)
-    return f"(function(){{\n{code}\n}})();"
+    return f"(function(){{\n{code}{_BUNDLE_END}"
 
 
 def _locked_bundle() -> str:
