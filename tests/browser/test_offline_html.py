@@ -15,7 +15,9 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 RENDERED = ".vega-embed svg.marks, .vega-embed canvas.marks"
-RESOURCE_URL = re.compile(r"""(?:\bsrc|\bhref)\s*=\s*\\?["']?\s*https?://|@import\s+url\(\s*["']?https?:""", re.I)
+# Anything a browser would fetch (src/href/srcset, CSS url() and @import), also JSON-escaped in .ipynb
+RESOURCE_URL = re.compile(r"""(?:\bsrc|\bhref|\bsrcset)\s*=\s*\\?["']?\s*(?:https?:)?//"""
+                          r"""|url\(\s*\\?["']?\s*(?:https?:)?//|@import\s+\\?["']\s*(?:https?:)?//""", re.I)
 
 
 def _open(browser, page_path: Path, *, javascript: bool = True):
@@ -94,6 +96,8 @@ def test_every_chart_visible_without_javascript(browser, demo_run):
             box = svgs.nth(i).bounding_box()
             if not box or box["width"] < 50 or box["height"] < 50:
                 problems.append(f"{path}: chart {i} static SVG is not visible ({box})")
+        if path.stem == "study_overview" and charts.count() < 2:   # an empty page must not pass
+            problems.append(f"{path}: the overview shows {charts.count()} charts without JavaScript, 2 expected")
         _screenshot(page, path, "-nojs")
         context.close()
         if blocked:
@@ -188,4 +192,28 @@ def test_legend_click_highlights_one_arm(browser, demo_run):
     assert before == {"1"}
     assert "1" in after and "0.2" in after, after
     assert after.count("1") * 4 <= len(after) + 3      # about one bar in four (one arm) stays opaque
+    assert not blocked and not errors
+
+
+def test_narrow_screen_and_print_keep_charts_readable_and_nothing_clipped(browser, demo_run):
+    """On a phone a chart keeps its size and scrolls in its own box (scaled to fit, its labels
+    would be 5 px); on paper, which cannot scroll, every table and chart fits the page width."""
+    path = next(p for p in demo_run.pages if p.name == "study_overview.html" and p.parent != demo_run.xss_folder)
+    context, page, blocked, errors = _open(browser, path)
+    page.set_viewport_size({"width": 420, "height": 900})
+    page.wait_for_function(f"document.querySelectorAll('{RENDERED}').length >= 2", timeout=15000)
+    widths = page.evaluate("""[...document.querySelectorAll('.trialkit-chart svg.marks')].map(
+        s => [Math.round(s.getBoundingClientRect().width), Number(s.getAttribute('width'))])""")
+    page_width = page.evaluate("document.documentElement.scrollWidth")
+    assert len(widths) >= 2 and all(shown == own > 420 for shown, own in widths), widths
+    assert page_width <= 420, f"the page scrolls sideways at 420 px ({page_width} px)"
+
+    page.emulate_media(media="print")
+    page.set_viewport_size({"width": 690, "height": 1000})       # A4 minus 14 mm margins, in CSS px
+    page.wait_for_timeout(200)
+    boxes = page.evaluate("""[...document.querySelectorAll('.trialkit-table table, .trialkit-chart svg.marks')].map(
+        e => Math.round(e.getBoundingClientRect().right))""")
+    context.close()
+    assert len(boxes) >= 4, boxes                                  # the overview's tables and charts
+    assert max(boxes) <= 690, f"clipped on paper: right edges {boxes} > 690 px"
     assert not blocked and not errors
