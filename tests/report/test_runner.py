@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -85,7 +86,10 @@ def test_parameters_and_output_dir_reach_the_notebooks(failed_run):
     assert (run_dir / "tables" / "alpha.csv").read_text() == "KEY,VALUE\ndata_cutoff,2026-10-31\n"
     alpha = (run_dir / "alpha.ipynb").read_text()
     assert "alpha 2" in alpha  # repeats: 3 from the params file, not the default 2
-    assert "jp-InputArea" in (run_dir / "alpha.html").read_text()  # analyst: code shown
+    html = (run_dir / "alpha.html").read_text()
+    assert "jp-InputArea" in html  # analyst: code shown
+    # the injected output_dir names the run folder, not the staging folder removed after the run
+    assert f'<span class="s2">"{run_dir}"</span>' in html and ".partial" not in html
 
 
 @pytest.mark.slow
@@ -169,3 +173,51 @@ def test_a_kernel_that_dies_is_a_failed_report_with_its_partial_notebook(tmp_pat
     assert (report.status, report.error["exception"], report.error["message"]) == \
         ("failed", "DeadKernelError", "Kernel died")
     assert "before the crash" in (tmp_path / "out" / "crash" / "dies.ipynb").read_text()
+
+
+def _manifest(**over):
+    manifest = {"run_name": "r", "run_start": "2026-11-25T08:00:00+00:00", "demo_data": False,
+                "params": {"study": "NCT07334483", "data_cutoff": "2026-10-31", "data_dir": "/srv/hosp/nct/sdtm"},
+                "reports": [{"report": "swimmer", "status": "ok", "html": "swimmer.html", "html_bytes": 2_400_000},
+                            {"report": "waterfall", "status": "failed", "ipynb": "waterfall.ipynb",
+                             "error": {"cell": 3, "exception": "KeyError", "message": "'ARM'"}}]}
+    return manifest | over
+
+
+def test_index_names_the_data_folder_not_the_servers_path():
+    page = render_index(_manifest())
+    assert "study data folder sdtm;" in page and "/srv/hosp" not in page
+
+
+def test_index_status_classes_are_styled_by_the_theme():
+    from trialkit.report.html import theme_css
+
+    page = render_index(_manifest())
+    classes = set(re.findall(r'<span class="(trialkit-status-[a-z]+)">', page))
+    assert classes == {"trialkit-status-ok", "trialkit-status-failed"}
+    assert all(f".{c} " in theme_css() for c in classes)
+
+
+def test_a_run_that_breaks_while_finishing_leaves_the_previous_folder_whole(tmp_path, monkeypatch):
+    from trialkit.report import index, runner
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "dm.csv").write_text("USUBJID\nS1\n")
+    params = tmp_path / "weekly.yaml"
+    params.write_text("data_dir: data\nrun_name: weekly\n")
+    previous = tmp_path / "out" / "weekly"
+    previous.mkdir(parents=True)
+    (previous / "index.html").write_text("previous run")
+    monkeypatch.setattr(runner, "execute_all", lambda tasks, **kw: {
+        "weekly": [runner.ReportResult(report=t.report, status="ok") for t in tasks]})
+
+    def disk_full(path, manifest):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(index, "write_index", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        run_reports([params], out=tmp_path / "out", progress=False, notebooks_dir=FIXTURES)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["weekly"]   # no staging left
+    assert [p.name for p in previous.iterdir()] == ["index.html"]
+    assert (previous / "index.html").read_text() == "previous run"

@@ -47,8 +47,9 @@ def summary_html(manifest: Mapping[str, Any]) -> str:
     reports = manifest.get("reports", [])
     failed = [r for r in reports if r.get("status") != "ok"]
     params = manifest.get("params", {})
+    # the folder's name, not its path: the page is e-mailed, the server's layout stays home
     data = "the built-in demo study (simulated data)" if manifest.get("demo_data") else \
-        f"the study data in {params.get('data_dir', '')}"
+        f"the study data folder {Path(str(params.get('data_dir') or '')).name or '(not set)'}"
     noun = "report" if len(reports) == 1 else "reports"
     status = (f"{len(reports) - len(failed)} of {len(reports)} {noun} ready; "
               f"{len(failed)} failed (see below)." if failed else f"{len(reports)} {noun} ready.")
@@ -70,13 +71,13 @@ def report_row_html(report: Mapping[str, Any]) -> str:
     name = escape(str(report.get("report", "")))
     if report.get("status") == "ok" and report.get("html"):
         link = f'<a href="{escape(str(report["html"]), quote=True)}">{name}</a>'
-        status = '<span class="trialkit-ok">ok</span>'
+        status = '<span class="trialkit-status-ok">ok</span>'
     else:
         link = name
         notebook = report.get("ipynb")
         kept = (f' — executed notebook: <a href="{escape(str(notebook), quote=True)}">'
                 f'{escape(str(notebook))}</a>') if notebook else ""
-        status = (f'<span class="trialkit-failed">failed</span>: '
+        status = (f'<span class="trialkit-status-failed">failed</span>: '
                   f'{escape(describe_error(report.get("error")))}{kept}')
     title = escape(str(report.get("title") or ""))
     return f"<tr><td>{link}</td><td>{title}</td><td>{status}</td><td>{escape(format_size(report.get('html_bytes')))}</td></tr>"

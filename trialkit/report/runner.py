@@ -428,8 +428,16 @@ def cell_error(exc: Any) -> dict[str, Any]:
 
 
 def export(notebook: nbformat.NotebookNode, task: ReportTask) -> str:
-    """Offline HTML of an executed notebook, code hidden for the investigator audience."""
+    """Offline HTML of an executed notebook, code hidden for the investigator audience.
+
+    Analysts see the injected parameters: ``output_dir`` is shown as the run folder the
+    reports end up in, not the hidden staging folder that is gone once the run is done.
+    """
     values = task.run.values
+    final = str(task.staging.parent / task.run.run_name)
+    for cell in notebook.cells:
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            cell.source = cell.source.replace(str(task.staging), final)
     return export_html(
         notebook,
         audience=str(values.get("audience") or _parameter_default(task.notebook, "audience") or "investigator"),
