@@ -401,7 +401,7 @@ def _round(var: str, a: np.ndarray) -> np.ndarray:
 
 
 def _draw_baseline(rng: np.random.Generator, roles: np.ndarray, scenarios: np.ndarray,
-                   site_idx: np.ndarray, protocol, judgment_codes: list[list[str]]
+                   site_idx: np.ndarray, protocol, judgment_codes: tuple[np.ndarray, np.ndarray]
                    ) -> tuple[dict[str, np.ndarray], list[str], np.ndarray]:
     """Draw screening values; resample (vectorized, per pending subset) until consistent.
 
@@ -418,7 +418,7 @@ def _draw_baseline(rng: np.random.Generator, roles: np.ndarray, scenarios: np.nd
     sex = (rng.random(n) > SEX_P_MALE).astype(np.int64)      # 0 = M, 1 = F
     values: dict[str, np.ndarray] = {"SEX": sex}
     ctx_all = _uln_context(site_idx, sex)
-    n_judgment = np.array([len(j) for j in judgment_codes])
+    n_judgment = sum((j != None).astype(np.int64) for j in judgment_codes)  # noqa: E711
     failed = np.zeros((n, len(codes)), dtype=bool)
     pending = np.arange(n)
     for attempt in range(200):
@@ -541,16 +541,18 @@ def generate_screening(*, n_randomized: int, seed: int, cutoff: datetime.date, p
     pool = [s for s in SCENARIOS.values() if s.target not in checkable and s.target in catalog]
     judgment_pool = [s.target for s in pool]
     pool_w = np.array([s.weight for s in pool])
-    judgment: list[list[str]] = [[] for _ in range(n_total)]
     second = rng.random(n_total) < SECOND_REASON_RATE
     second_pick = rng.choice(len(pool), size=n_total, p=pool_w / pool_w.sum())
-    scen_vals = list(SCENARIOS.values())
-    for i in np.flatnonzero(scenarios >= 0):     # loop over screen failures' reason lists only
-        tgt = scen_vals[scenarios[i]].target
-        judgment[i] = [] if tgt in checkable else [tgt]
-        extra = judgment_pool[second_pick[i]]
-        if second[i] and extra not in judgment[i] and i not in {f for f, _ in rescreen_pairs}:
-            judgment[i].append(extra)
+    # Judgment (not machine-checkable) criteria per attempt, as two code columns (None = none):
+    # the primary scenario's target when it is a judgment criterion, and a second reason.
+    judged = np.asarray([None if s.target in checkable else s.target for s in SCENARIOS.values()] + [None],
+                        dtype=object)                 # per scenario; index -1 (no failure) -> None
+    primary = judged[scenarios]
+    extra = np.asarray(judgment_pool, dtype=object)[second_pick]
+    is_rescreen_first = np.zeros(n_total, dtype=bool)
+    is_rescreen_first[[f for f, _ in rescreen_pairs]] = True
+    extra = np.where((scenarios >= 0) & second & (extra != primary) & ~is_rescreen_first, extra, None)
+    judgment = (primary, extra)
     values, codes, failed = _draw_baseline(rng, roles, scenarios, site_idx, protocol, judgment)
     # The rescreened first attempt is the same person weeks earlier: same findings (all
     # checks pass), failed only for the uncontrolled HBV-DNA (a judgment criterion).
@@ -604,7 +606,7 @@ def generate_screening(*, n_randomized: int, seed: int, cutoff: datetime.date, p
 
     n_never = max(1, n_rand // 120) if n_rand >= 2 else 0
     rescreened_rows = {r for _, r in rescreen_pairs}
-    cand = np.array([i for i in range(n_rand) if i not in rescreened_rows])
+    cand = np.setdiff1d(np.arange(n_rand), np.fromiter(rescreened_rows, dtype=np.int64, count=len(rescreened_rows)))
     never_rows = set(rng.choice(cand, size=min(n_never, len(cand)), replace=False).tolist()) if n_never else set()
     ev = ev.with_columns(pl.col("ROW").is_in(sorted(never_rows)).alias("NEVER_TREATED"))
 
@@ -642,7 +644,9 @@ def generate_screening(*, n_randomized: int, seed: int, cutoff: datetime.date, p
     # IE records: the judgment reasons plus every failed machine check.
     fail_rows, fail_cols = np.nonzero(failed)
     ie_pairs = [(int(r), codes[c]) for r, c in zip(fail_rows, fail_cols)]
-    ie_pairs += [(i, code) for i in np.flatnonzero(scenarios >= 0) for code in judgment[i]]
+    for codes_i in judgment:                          # primary, then second judgment reason
+        rows_i = np.flatnonzero(codes_i != None)      # noqa: E711 (element-wise on objects)
+        ie_pairs += [(int(r), str(c)) for r, c in zip(rows_i, codes_i[rows_i])]
     ie_src = pl.DataFrame({"ROW": [p[0] for p in ie_pairs], "IETESTCD": [p[1] for p in ie_pairs]},
                           schema={"ROW": pl.Int64, "IETESTCD": pl.String})
     cat_frame = pl.DataFrame({
