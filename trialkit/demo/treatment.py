@@ -197,6 +197,7 @@ def generate_on_study(randomized: pl.DataFrame, *, seed: int, cutoff: dt.date, p
                                baseline_rel=baseline_rel)
     t_death = np.where(np.isfinite(disease.t_death), disease.t_death, NEVER).astype(np.int64)
     t_death = np.where(t_wd < t_death, NEVER, t_death)        # no follow-up after withdrawal
+    t_wd = np.where(t_death <= t_wd, NEVER, t_wd)             # nor a withdrawal after death
     pd_rel = np.where(np.isfinite(disease.pd_rel), disease.pd_rel, NEVER).astype(np.int64)
     t_pd_stop = np.where(pd_rel < NEVER, pd_rel + rng_fate.integers(1, 8, n), NEVER)
 
