@@ -15,7 +15,9 @@ Reading rules, the same for every format:
   UTF-8 (GBK site names, latin-1 exports) are **not** guessed: a wrong guess silently
   garbles names, which is worse in trial data than stopping. The error shows the offending
   line decoded as GB18030 and as latin-1 and says how to convert the file, or pass
-  ``encoding="gbk"`` (to :func:`read_dataset` or :func:`read_study`) when the encoding is known;
+  ``encoding="gbk"`` (to :func:`read_dataset` or :func:`read_study`) when the encoding is known.
+  A header naming a column twice, or a row with more or fewer fields than the header, is an
+  error: polars would rename the second column or pad the row, silently;
 - SAS XPT and sas7bdat are read by pyreadstat straight into polars; SAS date-formatted
   numbers arrive as ``pl.Date`` (unformatted ADaM ``--DT`` numbers are read as days since
   1960-01-01). An XPT whose size is not a multiple of its 80-byte records is truncated:
