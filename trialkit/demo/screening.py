@@ -787,7 +787,23 @@ def _num_str(col: str, dec: int | None) -> pl.Expr:
     return pl.col(col).round(dec).cast(pl.String)
 
 
+def _stack_findings(parts: list[pl.DataFrame], domain: str, columns: list[str]) -> pl.DataFrame:
+    """One screening findings domain from per-test frames (each with ROW and _ORD, the test's
+    position): rows by subject then test, ``--SEQ`` 1.. per subject, baseline flag ``--BLFL``
+    "Y", VISITNUM 1 / VISIT and EPOCH "SCREENING"; ``columns`` orders the result (the ``--``
+    names are written with the domain prefix, e.g. ``--SEQ`` -> ``LBSEQ``)."""
+    frame = pl.concat(parts).sort(["ROW", "_ORD"])
+    return frame.with_columns(
+        pl.lit(domain).alias("DOMAIN"),
+        pl.col("ROW").cum_count().over("ROW").cast(pl.Int64).alias(f"{domain}SEQ"),
+        pl.lit("Y").alias(f"{domain}BLFL"), pl.lit(1.0).alias("VISITNUM"), pl.lit("SCREENING").alias("VISIT"),
+        pl.lit("SCREENING").alias("EPOCH"),
+    ).select([c.replace("--", domain) for c in columns])
+
+
 def _findings_lb(subj: pl.DataFrame) -> pl.DataFrame:
+    """LB at screening: one row per test of LAB_TESTS, SI units, the site's reference range
+    (LBSTNRLO/LBSTNRHI) and LBNRIND."""
     parts = []
     for code, spec in LAB_TESTS.items():
         parts.append(subj.select(
@@ -803,17 +819,14 @@ def _findings_lb(subj: pl.DataFrame) -> pl.DataFrame:
               .when(pl.col(code) > pl.col(f"{code}_ULN")).then(pl.lit("HIGH")).otherwise(pl.lit("NORMAL")).alias("LBNRIND"),
             pl.col("LBDT").dt.strftime("%Y-%m-%d").alias("LBDTC"), pl.col("ROW"),
             pl.lit(len(parts)).alias("_ORD")))
-    lb = pl.concat(parts).sort(["ROW", "_ORD"])
-    return lb.with_columns(
-        pl.lit("LB").alias("DOMAIN"), pl.col("ROW").cum_count().over("ROW").cast(pl.Int64).alias("LBSEQ"),
-        pl.lit("Y").alias("LBBLFL"), pl.lit(1.0).alias("VISITNUM"), pl.lit("SCREENING").alias("VISIT"),
-        pl.lit("SCREENING").alias("EPOCH"),
-    ).select("STUDYID", "DOMAIN", "USUBJID", "LBSEQ", "LBTESTCD", "LBTEST", "LBCAT", "LBORRES", "LBORRESU",
-             "LBORNRLO", "LBORNRHI", "LBSTRESC", "LBSTRESN", "LBSTRESU", "LBSTNRLO", "LBSTNRHI", "LBNRIND",
-             "LBBLFL", "VISITNUM", "VISIT", "EPOCH", "LBDTC")
+    return _stack_findings(parts, "LB", [
+        "STUDYID", "DOMAIN", "USUBJID", "--SEQ", "--TESTCD", "--TEST", "--CAT", "--ORRES", "--ORRESU",
+        "--ORNRLO", "--ORNRHI", "--STRESC", "--STRESN", "--STRESU", "--STNRLO", "--STNRHI", "--NRIND",
+        "--BLFL", "VISITNUM", "VISIT", "EPOCH", "--DTC"])
 
 
 def _findings_vs(subj: pl.DataFrame) -> pl.DataFrame:
+    """VS at screening: WEIGHT, HEIGHT, SYSBP, DIABP (VS_TESTS), dated with the screening labs."""
     parts = []
     for code, (test, unit, dec) in VS_TESTS.items():
         parts.append(subj.select(
@@ -822,16 +835,15 @@ def _findings_vs(subj: pl.DataFrame) -> pl.DataFrame:
             _num_str(code, dec).alias("VSSTRESC"), pl.col(code).round(dec).alias("VSSTRESN"),
             pl.lit(unit).alias("VSSTRESU"), pl.col("LBDT").dt.strftime("%Y-%m-%d").alias("VSDTC"),
             pl.col("ROW"), pl.lit(len(parts)).alias("_ORD")))
-    vs = pl.concat(parts).sort(["ROW", "_ORD"])
-    return vs.with_columns(
-        pl.lit("VS").alias("DOMAIN"), pl.col("ROW").cum_count().over("ROW").cast(pl.Int64).alias("VSSEQ"),
-        pl.lit("Y").alias("VSBLFL"), pl.lit(1.0).alias("VISITNUM"), pl.lit("SCREENING").alias("VISIT"),
-        pl.lit("SCREENING").alias("EPOCH"),
-    ).select("STUDYID", "DOMAIN", "USUBJID", "VSSEQ", "VSTESTCD", "VSTEST", "VSORRES", "VSORRESU", "VSSTRESC",
-             "VSSTRESN", "VSSTRESU", "VSBLFL", "VISITNUM", "VISIT", "EPOCH", "VSDTC")
+    return _stack_findings(parts, "VS", [
+        "STUDYID", "DOMAIN", "USUBJID", "--SEQ", "--TESTCD", "--TEST", "--ORRES", "--ORRESU", "--STRESC",
+        "--STRESN", "--STRESU", "--BLFL", "VISITNUM", "VISIT", "EPOCH", "--DTC"])
 
 
 def _findings_fa(subj: pl.DataFrame) -> pl.DataFrame:
+    """FA at screening (FA_TESTS): Child-Pugh inputs dated with the labs, CNLC and SIRT
+    eligibility findings dated with the screening imaging; categorical results in FASTRESC
+    only, numeric ones also in FASTRESN."""
     parts = []
     for code, (test, cat, obj, unit, dec) in FA_TESTS.items():
         if dec is None:
@@ -845,10 +857,6 @@ def _findings_fa(subj: pl.DataFrame) -> pl.DataFrame:
             pl.lit(unit, dtype=pl.String).alias("FASTRESU"),
             pl.col("IMGDT" if cat != "CHILD-PUGH" else "LBDT").dt.strftime("%Y-%m-%d").alias("FADTC"),
             pl.col("ROW"), pl.lit(len(parts)).alias("_ORD")))
-    fa = pl.concat(parts).sort(["ROW", "_ORD"])
-    return fa.with_columns(
-        pl.lit("FA").alias("DOMAIN"), pl.col("ROW").cum_count().over("ROW").cast(pl.Int64).alias("FASEQ"),
-        pl.lit("Y").alias("FABLFL"), pl.lit(1.0).alias("VISITNUM"), pl.lit("SCREENING").alias("VISIT"),
-        pl.lit("SCREENING").alias("EPOCH"),
-    ).select("STUDYID", "DOMAIN", "USUBJID", "FASEQ", "FATESTCD", "FATEST", "FAOBJ", "FACAT", "FAORRES",
-             "FAORRESU", "FASTRESC", "FASTRESN", "FASTRESU", "FABLFL", "VISITNUM", "VISIT", "EPOCH", "FADTC")
+    return _stack_findings(parts, "FA", [
+        "STUDYID", "DOMAIN", "USUBJID", "--SEQ", "--TESTCD", "--TEST", "FAOBJ", "--CAT", "--ORRES",
+        "--ORRESU", "--STRESC", "--STRESN", "--STRESU", "--BLFL", "VISITNUM", "VISIT", "EPOCH", "--DTC"])
