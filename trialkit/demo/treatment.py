@@ -29,7 +29,8 @@ Conventions (what the derivations can rely on):
 - DS (post-randomization): a TREATMENT-epoch DISPOSITION EVENT when treatment ends
   (PROGRESSIVE DISEASE, ADVERSE EVENT, WITHDRAWAL BY SUBJECT, DEATH, COMPLETED); a FOLLOW-UP
   one for a withdrawal (also on the same day as the treatment one) or a death after the end
-  of treatment. Exactly one DEATH row per dead subject. One death is known to the month only
+  of treatment. Exactly one DEATH row per dead subject; nothing follows a death (no later
+  withdrawal) and no death follows a withdrawal (no follow-up). One death is known to the month only
   (DTHDTC, RFENDTC and DSSTDTC "YYYY-MM", after every other record of that subject).
 
 ``truth`` keys: deviations [{USUBJID, RULE, DATE}], planted_subjects {RULE: [USUBJID]},
