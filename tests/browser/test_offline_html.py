@@ -119,8 +119,9 @@ def test_tooltip_appears_on_hover(browser, demo_run):
         try:
             tooltip.wait_for(state="visible", timeout=5000)
             text = tooltip.inner_text()
-            if "Site" not in text:
-                problems.append(f"{path}: tooltip without the site: {text!r}")
+            # the field names alone would pass on a tooltip of empty values: the count must be there
+            if "Site" not in text or not re.search(r"Subjects\s+\d+", text):
+                problems.append(f"{path}: tooltip without the site and its count: {text!r}")
         except Exception as exc:  # noqa: BLE001 - reported below with the page
             problems.append(f"{path}: no tooltip after hovering a bar ({exc.__class__.__name__})")
         context.close()
