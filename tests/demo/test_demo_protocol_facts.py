@@ -25,14 +25,24 @@ CTACE = PROTOCOL.treatment("CTACE")
 RESPONSE = PROTOCOL.response
 
 
-@pytest.fixture(scope="module")
-def demo(demo_dir):
-    frames = {p.stem: pl.read_parquet(p) for p in demo_dir.glob("*.parquet")}
-    truth = json.loads((demo_dir / "demo_truth.json").read_text())
+def _load(folder):
+    frames = {p.stem: pl.read_parquet(p) for p in folder.glob("*.parquet")}
+    truth = json.loads((folder / "demo_truth.json").read_text())
     randomized = (frames["ds"].filter(pl.col("DSDECOD") == "RANDOMIZED")
                   .select("USUBJID", RANDDT=pl.col("DSSTDTC").str.to_date())
                   .join(frames["dm"].select("USUBJID", "ARMCD"), on="USUBJID"))
     return frames, truth, randomized
+
+
+@pytest.fixture(scope="module", params=["default", "seed3-600"])
+def demo(request, demo_dir, tmp_path_factory):
+    """The built-in demo, and a larger one with another seed (rarer paths: CR with residual
+    nodes, disease back after CR, several never-treated subjects)."""
+    if request.param == "default":
+        return _load(demo_dir)
+    from trialkit.demo import write_demo
+
+    return _load(write_demo(tmp_path_factory.mktemp("demo600"), seed=3, subjects=600))
 
 
 def _dated(frame: pl.DataFrame, column: str, randomized: pl.DataFrame) -> pl.DataFrame:
@@ -96,8 +106,8 @@ def _derive_deviations(frames, randomized, cutoff: str) -> pl.DataFrame:
     return pl.concat(rows).with_columns(pl.col("DATE").cast(pl.Date))
 
 
-def test_defaults_randomize_120_subjects_30_per_arm_at_the_three_sites(demo):
-    frames, truth, randomized = demo
+def test_defaults_randomize_120_subjects_30_per_arm_at_the_three_sites(demo_dir):
+    frames, truth, randomized = _load(demo_dir)
     assert randomized.height == PROTOCOL.study["planned_randomized"] == 120
     assert randomized.group_by("ARMCD").len().sort("ARMCD")["len"].to_list() == [30, 30, 30, 30]
     sites = {s["siteid"] for s in PROTOCOL.sites}
@@ -172,13 +182,13 @@ def test_ctace_only_in_arm_d_and_sirt_only_in_arms_a_to_c_unless_planted(demo):
 
 def test_the_never_treated_subject_has_no_study_treatment(demo):
     frames, truth, _ = demo
-    (subject,) = truth["never_treated"]
-    assert subject not in set(frames["ex"]["USUBJID"])
-    treated_pr = frames["pr"].filter(pl.col("PRTRT") != MAPPING)
-    assert subject not in set(treated_pr["USUBJID"])
-    dm = frames["dm"].filter(pl.col("USUBJID") == subject)
-    assert dm["RFXSTDTC"].to_list() == [None]
-    assert dm["ACTARMCD"].to_list() != dm["ARMCD"].to_list()
+    never = set(truth["never_treated"])
+    assert never, "the demo plants no randomized-but-never-treated subject"
+    treated = set(frames["ex"]["USUBJID"]) | set(frames["pr"].filter(pl.col("PRTRT") != MAPPING)["USUBJID"])
+    assert not never & treated
+    dm = frames["dm"].filter(pl.col("USUBJID").is_in(list(never)))
+    assert dm["RFXSTDTC"].is_null().all()
+    assert (dm["ACTARMCD"] != dm["ARMCD"]).all()
 
 
 def test_no_record_is_dated_after_the_cutoff(demo):
@@ -204,8 +214,11 @@ def test_assessments_follow_the_six_week_schedule(demo):
 def _bicr_target_sums(frames, criteria: str) -> pl.DataFrame:
     tr = frames["tr"].filter((pl.col("TRCAT") == criteria) & (pl.col("TREVAL") == "INDEPENDENT ASSESSOR")
                              & (pl.col("TRACPTFL") == "Y") & (pl.col("TRGRPID") == "TARGET"))
+    # CR: every non-nodal target gone (0 mm) and every nodal target (short axis, LPERP)
+    # back under 10 mm, so a CR can have a sum above 0 (RECIST 1.1; mRECIST the same)
+    gone = pl.when(pl.col("TRTESTCD") == "LPERP").then(pl.col("TRSTRESN") < 10).otherwise(pl.col("TRSTRESN") == 0)
     sums = (tr.group_by("USUBJID", "VISITNUM", "TRDTC")
-            .agg(SUM=pl.col("TRSTRESN").sum(), MISSING=pl.col("TRSTRESN").is_null().any())
+            .agg(SUM=pl.col("TRSTRESN").sum(), MISSING=pl.col("TRSTRESN").is_null().any(), ALL_GONE=gone.all())
             .sort("USUBJID", "TRDTC"))
     base = sums.filter(pl.col("VISITNUM") == 0).select("USUBJID", BASE=pl.col("SUM"))
     return (sums.join(base, on="USUBJID")
@@ -223,7 +236,9 @@ def test_target_responses_agree_with_the_measured_sums(demo, criteria):
     expected = (pl.when(pl.col("MISSING")).then(pl.lit("NE"))
                 .when((from_nadir >= pl.col("NADIR") * RESPONSE["pd_pct"] / 100) & (from_nadir >= RESPONSE["pd_min_abs_mm"])
                       & (pl.col("NADIR") > 0)).then(pl.lit("PD"))
-                .when(pl.col("SUM") == 0).then(pl.lit("CR"))
+                # disease back after a complete response is PD (admiralonco PDFL: nadir 0, not CR)
+                .when((pl.col("NADIR") == 0) & pl.col("ALL_GONE").not_()).then(pl.lit("PD"))
+                .when(pl.col("ALL_GONE")).then(pl.lit("CR"))
                 .when(pchg <= RESPONSE["pr_pct"]).then(pl.lit("PR"))
                 .otherwise(pl.lit("SD")))
     rs = frames["rs"].filter((pl.col("RSTESTCD") == "TRGRESP") & (pl.col("RSCAT") == criteria)
