@@ -748,13 +748,18 @@ def validate_study(study_or_dir: Study | str | Path, *, report: str | None = Non
                                                 study_or_dir.data_dir, [])
     else:
         folder = Path(study_or_dir)
-        files = find_datasets(folder)
-        wanted = datasets_read_for(report, files)
-        frames, read_findings = read_datasets({k: v for k, v in files.items() if k in wanted},
-                                              encoding=encoding)
+        files, frames, read_findings = _read_folder(folder, report=report, encoding=encoding)
     _, findings = check_frames(frames, files, data_dir=folder, report=report, protocol=protocol,
                                read_findings=read_findings)
     return findings
+
+
+def _read_folder(folder: Path, *, report: str | None, encoding: str | None):
+    """The files of a folder, the frames a report needs read from them, and read failures."""
+    files = find_datasets(folder)
+    wanted = datasets_read_for(report, files)
+    frames, read_findings = read_datasets({k: v for k, v in files.items() if k in wanted}, encoding=encoding)
+    return files, frames, read_findings
 
 
 def format_findings(findings: Iterable[Finding]) -> str:
@@ -804,10 +809,7 @@ def main_validate(data_dir: str | Path, *, report: str | None = None, protocol: 
     """
     folder = Path(data_dir)
     proto = _load_protocol(protocol)
-    files = find_datasets(folder)
-    wanted = datasets_read_for(report, files)
-    frames, read_findings = read_datasets({k: v for k, v in files.items() if k in wanted},
-                                          encoding=encoding)
+    files, frames, read_findings = _read_folder(folder, report=report, encoding=encoding)
     frames, findings = check_frames(frames, files, data_dir=folder, report=report, protocol=proto,
                                     read_findings=read_findings)
     out = sys.stdout

@@ -20,11 +20,6 @@ INV = pl.col("RSEVAL") == "INVESTIGATOR"
 
 
 @pytest.fixture(scope="module")
-def default_study(demo_dir) -> dict[str, pl.DataFrame]:
-    return {p.stem: pl.read_parquet(p) for p in demo_dir.glob("*.parquet")}
-
-
-@pytest.fixture(scope="module")
 def large_study() -> dict[str, pl.DataFrame]:
     """1,200 randomized (300 per arm): rates within a few points of the population values."""
     datasets, _ = generate_demo(subjects=1200, seed=20260101)

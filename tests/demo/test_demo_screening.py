@@ -25,11 +25,6 @@ def catalog() -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def default_study(demo_dir) -> dict[str, pl.DataFrame]:
-    return {p.stem: pl.read_parquet(p) for p in demo_dir.glob("*.parquet")}
-
-
-@pytest.fixture(scope="module")
 def big_study() -> dict[str, pl.DataFrame]:
     """A larger run so that rare criteria occur (screening half only is needed)."""
     datasets, _ = generate_demo(subjects=900, seed=11)
