@@ -42,6 +42,7 @@ from typing import Any, Callable
 import polars as pl
 
 from trialkit import __version__
+from trialkit.cache import cache_dir
 from trialkit.errors import ParamsError
 from trialkit.protocol import Protocol, load_protocol
 from trialkit.demo.screening import MIN_CUTOFF_DAYS, generate_screening
@@ -240,19 +241,18 @@ def _fingerprint() -> str:
 def demo_data_dir(*, seed: int = DEFAULT_SEED) -> Path:
     """The built-in demo (default subjects and cutoff, parquet), generated once and cached.
 
-    The folder is ``$TRIALKIT_CACHE_DIR/demo-<version>-<seed>-<code hash>`` (default cache
-    root ``~/.cache/trialkit``); it is built in a temporary folder and renamed into place, so
+    The folder is ``<cache>/demo-<version>-<seed>-<code hash>`` (``<cache>``: see
+    :func:`trialkit.cache.cache_dir`); it is built in a temporary folder and renamed into place, so
     concurrent callers never see a partial demo.
 
     Example:
         >>> (demo_data_dir() / "dm.parquet").is_file()  # doctest: +SKIP
         True
     """
-    root = Path(os.environ.get("TRIALKIT_CACHE_DIR") or Path.home() / ".cache" / "trialkit")
+    root = cache_dir()
     target = root / f"demo-{__version__}-{seed}-{_fingerprint()}"
     if (target / TRUTH_FILE).is_file():
         return target
-    root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.build-", dir=root))
     try:
         write_demo(tmp / "demo", seed=seed)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import copy
 import html
-import os
 import re
 import threading
 from functools import lru_cache
@@ -36,6 +35,9 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+
+from trialkit.cache import cache_dir
+from trialkit.errors import TrialkitError
 
 TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "trialkit"
@@ -69,11 +71,14 @@ def vega_bundle() -> str:
 
     Building it costs ~1.2 s of CPU (vl-convert bundles it on every call), once per run and
     once per live notebook session. It depends only on the vl-convert version and the
-    Vega-Lite version, so it is kept in ``$TRIALKIT_CACHE_DIR`` (default
-    ``~/.cache/trialkit``, beside the demo data) under a name holding both; a file that does
-    not look whole is rebuilt, and a cache that cannot be written is simply not used.
+    Vega-Lite version, so it is kept in the cache folder (:func:`trialkit.cache.cache_dir`,
+    beside the demo data) under a name holding both; a file that does not look whole is
+    rebuilt, and a cache that cannot be written is simply not used.
     """
-    cache = _bundle_cache_file()
+    try:
+        cache = _bundle_cache_file()
+    except TrialkitError:  # no writable cache folder at all: build it every time
+        return _build_vega_bundle()
     try:
         cached = cache.read_text(encoding="utf-8")
         if cached.startswith("(function(){\n") and cached.endswith(_BUNDLE_END) and "vegaEmbed" in cached:
@@ -93,7 +98,7 @@ def vega_bundle() -> str:
 def _bundle_cache_file() -> Path:
     from trialkit.report.notebook import _vl_version
 
-    root = Path(os.environ.get("TRIALKIT_CACHE_DIR") or Path.home() / ".cache" / "trialkit")
+    root = cache_dir()
     version = re.sub(r"[^A-Za-z0-9.]", "_", metadata.version("vl-convert-python"))
     return root / f"vega-bundle-vlconvert{version}-vl{_vl_version()}.js"
 
