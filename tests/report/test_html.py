@@ -150,7 +150,8 @@ def test_vega_bundle_is_built_once_per_machine_and_cached_by_version(tmp_path, m
         report_html.vega_bundle.cache_clear()
         assert report_html.vega_bundle() == fake and len(built) == 2
         assert cached.read_text(encoding="utf-8") == fake   # and repaired
-        monkeypatch.setenv("TRIALKIT_CACHE_DIR", str(cached))  # not a folder: cannot be written
+        monkeypatch.setenv("TRIALKIT_CACHE_DIR", str(cached))  # not a folder: cannot be written,
+        monkeypatch.setattr("tempfile.gettempdir", lambda: str(cached))  # nor the temp fallback
         report_html.vega_bundle.cache_clear()
         assert report_html.vega_bundle() == fake and len(built) == 3
     finally:
