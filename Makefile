@@ -35,10 +35,13 @@ reports: $(STAMP)
 	$(PY) -m trialkit run $(PARAMS)
 
 # Debian's chromium for the browser tests; never playwright's own browser download.
+# Without root or sudo the browser tests skip with the reason, except under CI=true.
 chromium:
 	@if command -v chromium >/dev/null 2>&1; then exit 0; fi; \
-	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
-	else echo "make: chromium is missing and apt-get needs root; install Debian's chromium" >&2; exit 1; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true >/dev/null 2>&1; then SUDO=sudo; \
+	else echo "make: chromium is missing and apt-get needs root: install Debian's chromium" \
+	          "(apt-get install chromium); the browser tests will skip" >&2; \
+	     [ "$$CI" = true ] && exit 1; exit 0; fi; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null
 
 test: $(TEST_STAMP) chromium
