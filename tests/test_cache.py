@@ -22,13 +22,17 @@ def test_default_is_under_the_users_home(tmp_path, monkeypatch):
     assert cache_dir() == tmp_path / ".cache" / "trialkit"
 
 
-def test_an_unusable_home_falls_back_to_a_temp_folder(tmp_path, monkeypatch):
+@pytest.fixture
+def unusable_home(tmp_path, monkeypatch):
     """A cron job under a service account whose home is not a writable folder."""
     home = tmp_path / "home-is-a-file"
     home.write_text("")
     monkeypatch.delenv("TRIALKIT_CACHE_DIR", raising=False)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setattr("tempfile.gettempdir", lambda: str(tmp_path / "tmp"))
+
+
+def test_an_unusable_home_falls_back_to_a_temp_folder(tmp_path, unusable_home):
     folder = cache_dir()
     assert folder.parent == tmp_path / "tmp" and folder.name.startswith("trialkit-cache-")
 
@@ -44,15 +48,10 @@ def test_nothing_writable_is_a_clear_error(tmp_path, monkeypatch):
     assert "TRIALKIT_CACHE_DIR" in message and str(blocker / "cache") in message
 
 
-def test_a_run_with_an_unusable_home_still_finds_the_demo(tmp_path, monkeypatch):
+def test_a_run_with_an_unusable_home_still_finds_the_demo(tmp_path, unusable_home):
     """demo_data_dir() works through the fallback instead of an internal error."""
     from trialkit.demo import demo_data_dir
 
-    home = tmp_path / "home-is-a-file"
-    home.write_text("")
-    monkeypatch.delenv("TRIALKIT_CACHE_DIR", raising=False)
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setattr("tempfile.gettempdir", lambda: str(tmp_path / "tmp"))
     folder = demo_data_dir()
     assert Path(folder, "dm.parquet").is_file() and str(folder).startswith(str(tmp_path / "tmp"))
     assert os.access(folder, os.R_OK)

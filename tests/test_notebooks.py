@@ -59,3 +59,11 @@ def test_code_cells_hold_no_logic(path):
         assert not defined, f"{path.name}: a cell defines code; move it to trialkit/"
         loops = [n for n in ast.walk(tree) if isinstance(n, (ast.For, ast.While))]
         assert not loops, f"{path.name}: a cell loops; move the logic to trialkit/"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_cell_has_a_unique_id(path):
+    """nbformat 4.5 cell ids: without them papermill and nbformat warn, and later fail."""
+    ids = [c.get("id") for c in _cells(path)]
+    assert None not in ids, f"{path.name}: cells {[i for i, x in enumerate(ids) if x is None]} have no id"
+    assert len(set(ids)) == len(ids), f"{path.name}: duplicate cell ids"

@@ -7,9 +7,18 @@ from pathlib import Path
 
 import polars as pl
 
-from trialkit.derive.overview import (derive_subject_status, filter_subjects, protocol_arm_labels,
-                                      summarize_datasets, summarize_screening_by_site, summarize_site_table,
-                                      summarize_subjects_by_arm_site)
+from trialkit.derive.overview import (
+    derive_left_out,
+    derive_subject_status,
+    drop_left_out,
+    filter_subjects,
+    protocol_arm_labels,
+    summarize_datasets,
+    summarize_left_out,
+    summarize_screening_by_site,
+    summarize_site_table,
+    summarize_subjects_by_arm_site,
+)
 
 LABELS = {"A": "A: a", "B": "B: b", "C": "C: c", "D": "D: d"}
 
@@ -113,3 +122,23 @@ def test_derive_never_imports_altair():
 
     code = "import sys, trialkit.derive.overview; assert 'altair' not in sys.modules, 'altair imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_every_subject_left_out_by_the_filters_is_listed_with_its_reason():
+    subjects = derive_left_out(derive_subject_status(_dm()), sites=["01", "02"], arms=["A"],
+                               data_cutoff="2025-12-31")
+    # 6 (site 03) out by site; 3 (arm B) out by arm; 5 consented 2026-01-05, after the cutoff;
+    # 4 has a partial consent date (2025-10) and stays; 1 and 2 stay
+    assert summarize_left_out(subjects).select("Subject", "Reason").rows() == [
+        ("3", "arm not in the arms filter"),
+        ("5", "consented after the data cutoff 2025-12-31"),
+        ("6", "site not in the sites filter"),
+    ]
+    kept = filter_subjects(derive_subject_status(_dm()), sites=["01", "02"], arms=["A"], data_cutoff="2025-12-31")
+    assert sorted(kept["USUBJID"]) == ["1", "2", "4"]
+    assert drop_left_out(subjects).equals(kept)
+    assert kept.height + summarize_left_out(subjects).height == _dm().height
+
+
+def test_no_filters_leave_no_one_out():
+    assert derive_left_out(derive_subject_status(_dm()))["LEFT_OUT"].null_count() == _dm().height

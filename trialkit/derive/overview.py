@@ -89,16 +89,51 @@ def _as_date(name: str, dtype: pl.DataType) -> pl.Expr:
     return pl.col(name).cast(pl.String).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
 
 
-def filter_subjects(subjects: pl.DataFrame, *, sites: Sequence[str] = (), arms: Sequence[str] = (),
+def derive_left_out(subjects: pl.DataFrame, *, sites: Sequence[str] = (), arms: Sequence[str] = (),
                     data_cutoff: date | str | None = None) -> pl.DataFrame:
-    """Keep the subjects a report is about: the ``sites`` and ``arms`` params and the cutoff.
+    """Add ``LEFT_OUT``: why the run's filters leave a subject out (null: the subject counts).
+
+    The first reason that applies, in this order: the ``sites`` filter, the ``arms`` filter
+    (randomized subjects only: screen failures and other non-randomized subjects have no
+    arm and stay, so screening counts stay whole), consent (RFICDTC) after the data cutoff.
+    A partial or missing consent date is kept: it cannot be shown to be after the cutoff.
 
     Args:
         subjects: DM-shaped frame with ``STATUS`` (see :func:`derive_subject_status`).
         sites: SITEID values to keep; empty keeps every site.
-        arms: arm codes to keep among randomized subjects; screen failures and other
-            non-randomized subjects have no arm and are kept, so screening counts stay whole.
-        data_cutoff: ISO date; subjects who consented (RFICDTC) after it are dropped.
+        arms: arm codes to keep among randomized subjects; empty keeps every arm.
+        data_cutoff: ISO date; empty keeps every subject.
+
+    Example:
+        >>> import polars as pl
+        >>> dm = derive_subject_status(pl.DataFrame({"USUBJID": ["1", "2", "3"],
+        ...     "SITEID": ["01", "02", "01"], "ARMCD": ["A", "B", "SCRNFAIL"]}))
+        >>> derive_left_out(dm, sites=["01"], arms=["B"])["LEFT_OUT"].to_list()
+        ['arm not in the arms filter', 'site not in the sites filter', None]
+    """
+    reason = pl.lit(None, dtype=pl.String)
+    checks = []
+    if sites:
+        checks.append((pl.col("SITEID").cast(pl.String).is_in([str(s) for s in sites]).not_(),
+                       "site not in the sites filter"))
+    if arms:
+        checks.append(((pl.col("STATUS") == "RANDOMIZED") & pl.col("ARMCD").is_in([str(a) for a in arms]).not_(),
+                       "arm not in the arms filter"))
+    if data_cutoff and "RFICDTC" in subjects.columns:
+        cutoff = date.fromisoformat(str(data_cutoff)[:10])
+        consent = _as_date("RFICDTC", subjects.schema["RFICDTC"])
+        checks.append(((consent > cutoff).fill_null(False), f"consented after the data cutoff {cutoff}"))
+    if checks:
+        expr = pl.when(checks[0][0]).then(pl.lit(checks[0][1]))
+        for condition, text in checks[1:]:
+            expr = expr.when(condition).then(pl.lit(text))
+        reason = expr.otherwise(reason)
+    return subjects.with_columns(reason.alias("LEFT_OUT"))
+
+
+def filter_subjects(subjects: pl.DataFrame, *, sites: Sequence[str] = (), arms: Sequence[str] = (),
+                    data_cutoff: date | str | None = None) -> pl.DataFrame:
+    """Keep the subjects a report is about (see :func:`derive_left_out` for the rules).
 
     Example:
         >>> import polars as pl
@@ -107,16 +142,52 @@ def filter_subjects(subjects: pl.DataFrame, *, sites: Sequence[str] = (), arms: 
         >>> filter_subjects(dm, sites=["01"], arms=["B"])["USUBJID"].to_list()
         ['3']
     """
-    keep = pl.lit(True)
-    if sites:
-        keep = keep & pl.col("SITEID").cast(pl.String).is_in([str(s) for s in sites])
-    if arms:
-        keep = keep & ((pl.col("STATUS") != "RANDOMIZED") | pl.col("ARMCD").is_in([str(a) for a in arms]))
-    if data_cutoff and "RFICDTC" in subjects.columns:
-        cutoff = date.fromisoformat(str(data_cutoff)[:10])
-        consent = _as_date("RFICDTC", subjects.schema["RFICDTC"])
-        keep = keep & (consent.is_null() | (consent <= cutoff))
-    return subjects.filter(keep)
+    return drop_left_out(derive_left_out(subjects, sites=sites, arms=arms, data_cutoff=data_cutoff))
+
+
+def drop_left_out(subjects: pl.DataFrame) -> pl.DataFrame:
+    """The subjects of :func:`derive_left_out` that count (``LEFT_OUT`` null), without the column."""
+    return subjects.filter(pl.col("LEFT_OUT").is_null()).drop("LEFT_OUT")
+
+
+def summarize_left_out(subjects: pl.DataFrame) -> pl.DataFrame:
+    """The subjects a run's filters leave out, one row each: ``Subject, Site, Status, Arm, Reason``.
+
+    Args:
+        subjects: the output of :func:`derive_left_out`.
+
+    Example:
+        >>> import polars as pl
+        >>> dm = derive_subject_status(pl.DataFrame({"USUBJID": ["1", "2"], "SITEID": ["01", "02"],
+        ...                                          "ARMCD": ["A", "B"]}))
+        >>> summarize_left_out(derive_left_out(dm, sites=["01"])).rows()
+        [('2', '02', 'RANDOMIZED', 'B', 'site not in the sites filter')]
+    """
+    return (subjects.filter(pl.col("LEFT_OUT").is_not_null())
+            .sort("USUBJID")
+            .select(pl.col("USUBJID").alias("Subject"), pl.col("SITE").alias("Site"),
+                    pl.col("STATUS").cast(pl.String).alias("Status"), pl.col("ARMCD").cast(pl.String).alias("Arm"),
+                    pl.col("LEFT_OUT").alias("Reason")))
+
+
+def describe_left_out(subjects: pl.DataFrame) -> str:
+    """One line for the table's subtitle: how many subjects each reason leaves out.
+
+    Example:
+        >>> import polars as pl
+        >>> dm = derive_subject_status(pl.DataFrame({"USUBJID": ["1", "2", "3"], "SITEID": ["01", "02", "02"],
+        ...                                          "ARMCD": ["A", "B", "A"]}))
+        >>> describe_left_out(derive_left_out(dm, sites=["01"]))
+        '2 subject(s) left out: 2 site not in the sites filter.'
+        >>> describe_left_out(derive_left_out(dm))
+        'None: every subject in DM counts.'
+    """
+    counts = (subjects.filter(pl.col("LEFT_OUT").is_not_null()).group_by("LEFT_OUT").len()
+              .sort(["len", "LEFT_OUT"], descending=[True, False]))
+    if counts.is_empty():
+        return "None: every subject in DM counts."
+    parts = "; ".join(f"{n} {reason}" for reason, n in counts.iter_rows())
+    return f"{counts['len'].sum()} subject(s) left out: {parts}."
 
 
 def protocol_arm_labels(protocol) -> dict[str, str]:
