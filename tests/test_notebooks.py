@@ -1,9 +1,11 @@
 """The report notebooks are thin templates, kept diffable (STYLE section 6).
 
 Every notebook: outputs stripped, a cell tagged ``parameters`` whose every assignment has a
-trailing comment (papermill shows it with --help-notebook), no ``def``/``class``, and the
-DESIGN section 3 keys plus ``output_dir`` among its parameters. Execution of every notebook
-with every params file happens in the runner and browser tests (``run_reports``).
+trailing comment (papermill shows it with --help-notebook), no ``def``/``class``, the keys of
+the report shell (``audience``, ``title``, ``output_dir``) among its parameters, and no
+parameter it does not read (the params checker takes each notebook's own keys, so a key no
+report reads is an error). Execution of every notebook with every params file happens in the
+runner and browser tests (``run_reports``).
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-DESIGN_KEYS = {"study", "data_dir", "data_cutoff", "sites", "arms", "assessor", "criteria", "confirmed",
-               "best_change_window", "audience", "title", "output_dir"}
+# read by the runner and the page shell rather than by the notebook's code
+SHELL_KEYS = {"audience", "title", "output_dir"}
 
 
 def _cells(path: Path) -> list[dict]:
@@ -37,7 +39,7 @@ def test_outputs_are_stripped(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_one_commented_parameters_cell_with_the_design_keys(path):
+def test_one_commented_parameters_cell_declaring_only_what_the_notebook_reads(path):
     tagged = [c for c in _cells(path) if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1, f"{path.name}: {len(tagged)} cells tagged 'parameters'"
     source = "".join(tagged[0]["source"])
@@ -48,7 +50,12 @@ def test_one_commented_parameters_cell_with_the_design_keys(path):
         names.add(target.id)
         line = source.splitlines()[node.lineno - 1]
         assert "#" in line, f"{path.name}: parameter {target.id!r} has no trailing comment"
-    assert DESIGN_KEYS <= names, f"{path.name}: parameters lack {sorted(DESIGN_KEYS - names)}"
+    assert SHELL_KEYS <= names, f"{path.name}: parameters lack {sorted(SHELL_KEYS - names)}"
+    code = "\n".join("".join(c["source"]) for c in _cells(path)
+                     if c["cell_type"] == "code" and c is not tagged[0])
+    read = {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    unread = sorted(names - SHELL_KEYS - read)
+    assert not unread, f"{path.name}: declares parameters it never reads: {unread}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

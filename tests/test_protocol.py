@@ -11,7 +11,7 @@ import pytest
 from trialkit.errors import ProtocolError
 from trialkit.protocol import load_protocol
 
-PROTOCOL = load_protocol()
+PROTOCOL = load_protocol("NCT07334483")
 
 
 def test_loads_by_study_id_in_any_case_and_by_path(tmp_path):

@@ -8,7 +8,8 @@ The look lives here, once (STYLE.md section 5):
 
 - :data:`FONT`, sizes and titles: the ``"trialkit"`` altair theme, registered and enabled
   on import, so any chart built in a report shares it;
-- :data:`ARM_COLORS` (arms A-D, Okabe-Ito colour-blind-safe palette),
+- :data:`ARM_PALETTE` (Okabe-Ito, colour-blind safe), given to a study's arms in the order
+  of its protocol file (:func:`arm_colors`),
   :data:`RESPONSE_COLORS` (CR, PR, SD, NON-CR/NON-PD, PD, NE, MISSING) and
   :data:`STATUS_COLORS` (screening status): every ``plot_*`` function uses these maps
   through :func:`arm_color` / :func:`response_color`, with an explicit scale domain so a
@@ -20,10 +21,9 @@ offline HTML file, unlike ipywidgets, whose kernel callbacks cannot run in an e-
 Example:
     >>> import polars as pl
     >>> from trialkit.charts import plot_subjects_by_arm_site
-    >>> counts = pl.DataFrame({"SITEID": ["01", "01"], "ARMCD": ["A", "B"],
-    ...                        "ARM": ["A: SIRT + camrelizumab + apatinib", "B: SIRT + camrelizumab"],
+    >>> counts = pl.DataFrame({"SITEID": ["01", "01"], "ARMCD": ["A", "B"], "ARM": ["A: one", "B: two"],
     ...                        "N": [3, 2]})
-    >>> plot_subjects_by_arm_site(counts).to_dict()["mark"]["type"]
+    >>> plot_subjects_by_arm_site(counts, arms={"A": "A: one", "B": "B: two"}).to_dict()["mark"]["type"]
     'bar'
 """
 
@@ -43,14 +43,11 @@ TITLE_SIZE = 15
 WIDTH = 560
 MAX_ROWS = 5000
 
-#: Arms A-D: Okabe-Ito blue, orange, bluish green, reddish purple (colour-blind safe,
-#: readable on white, distinct in greyscale print).
-ARM_COLORS: dict[str, str] = {
-    "A": "#0072B2",
-    "B": "#E69F00",
-    "C": "#009E73",
-    "D": "#CC79A7",
-}
+#: Colours of the arms, given in the order of the protocol file's arms: Okabe-Ito blue,
+#: orange, bluish green, reddish purple, vermillion, sky blue, yellow (colour-blind safe,
+#: readable on white, distinct in greyscale print), then Tableau's for larger studies.
+ARM_PALETTE: tuple[str, ...] = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9",
+                                "#F0E442", "#4E79A7", "#F28E2B", "#59A14F", "#B07AA1", "#9C755F")
 
 #: Overall responses in CDISC terms: blues for response, grey for stable, red for
 #: progression (a ColorBrewer RdBu-based scale, colour-blind safe), muted for the rest.
@@ -121,24 +118,37 @@ def _scale(colors: Mapping[str, str], domain: Sequence[str] | None = None) -> al
     return alt.Scale(domain=keys, range=[colors[k] for k in keys])
 
 
-def arm_color(field: str = "ARMCD", *, labels: Mapping[str, str] | None = None,
+def arm_colors(arms: Mapping[str, str] | Sequence[str]) -> dict[str, str]:
+    """Arm code -> colour, in the protocol's arm order (``Protocol.arm_labels``).
+
+    Every chart of a study gives an arm the same colour, whichever arms a chart shows.
+
+    Example:
+        >>> arm_colors(["A", "B"])
+        {'A': '#0072B2', 'B': '#E69F00'}
+    """
+    codes = list(arms)
+    return {code: ARM_PALETTE[i % len(ARM_PALETTE)] for i, code in enumerate(codes)}
+
+
+def arm_color(field: str = "ARMCD", *, arms: Mapping[str, str] | Sequence[str],
               title: str = "Arm") -> alt.Color:
-    """The colour encoding of the arms: :data:`ARM_COLORS`, fixed domain A-D.
+    """The colour encoding of the arms: the study's arms in protocol order, a fixed domain.
 
     Args:
-        field: the column holding the arm code (A-D).
-        labels: optional code -> legend label (e.g. ``{"A": "A: SIRT + camrelizumab + apatinib"}``).
+        field: the column holding the arm code.
+        arms: the study's arms, code -> legend label (``Protocol.arm_labels``), or codes.
         title: legend title.
 
     Example:
-        >>> arm_color().to_dict()["scale"]["domain"]
-        ['A', 'B', 'C', 'D']
+        >>> arm_color(arms={"A": "A: SIRT", "B": "B: cTACE"}).to_dict()["scale"]["domain"]
+        ['A', 'B']
     """
     legend = alt.Legend(title=title)
-    if labels:
+    if isinstance(arms, Mapping) and any(str(k) != str(v) for k, v in arms.items()):
         # A JS object literal from JSON: labels are data, so they are quoted, never code.
-        legend = alt.Legend(title=title, labelExpr=f"{json.dumps(dict(labels))}[datum.value] || datum.value")
-    return alt.Color(f"{field}:N", scale=_scale(ARM_COLORS), legend=legend)
+        legend = alt.Legend(title=title, labelExpr=f"{json.dumps(dict(arms))}[datum.value] || datum.value")
+    return alt.Color(f"{field}:N", scale=_scale(arm_colors(arms)), legend=legend)
 
 
 def response_color(field: str = "BOR", *, title: str = "Best overall response") -> alt.Color:
@@ -182,8 +192,9 @@ def _chart_data(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
 
 
 def _arm_labels(frame: pl.DataFrame) -> dict[str, str]:
+    """The arms of a frame, code -> label (the code when there is no ARM column), in code order."""
     if "ARM" not in frame.columns:
-        return {}
+        return {c: c for c in frame["ARMCD"].drop_nulls().unique().sort().to_list()}
     pairs = frame.select("ARMCD", "ARM").unique().drop_nulls().sort("ARMCD")
     return dict(zip(pairs["ARMCD"].to_list(), pairs["ARM"].to_list(), strict=True))
 
@@ -193,14 +204,16 @@ def _site_field(frame: pl.DataFrame) -> str:
     return "SITE" if "SITE" in frame.columns else "SITEID"
 
 
-def plot_subjects_by_arm_site(counts: pl.DataFrame, *, title: str = "Randomized subjects by site and arm"
-                              ) -> alt.Chart:
+def plot_subjects_by_arm_site(counts: pl.DataFrame, *, arms: Mapping[str, str] | None = None,
+                              title: str = "Randomized subjects by site and arm") -> alt.Chart:
     """Stacked bars: randomized subjects per site, coloured by arm; click the legend to highlight an arm.
 
     Args:
-        counts: one row per site and arm: ``SITEID`` (str), ``ARMCD`` (A-D), ``ARM``
-            (display label, optional), ``N`` (int). See
+        counts: one row per site and arm: ``SITEID`` (str), ``ARMCD``, ``ARM`` (display
+            label, optional), ``N`` (int). See
             :func:`trialkit.derive.overview.summarize_subjects_by_arm_site`.
+        arms: the study's arms, code -> label in protocol order (``Protocol.arm_labels``):
+            the colour of each arm; default: the arms of ``counts``, in code order.
         title: chart title.
 
     Returns:
@@ -209,7 +222,7 @@ def plot_subjects_by_arm_site(counts: pl.DataFrame, *, title: str = "Randomized 
     Example:
         >>> import polars as pl
         >>> chart = plot_subjects_by_arm_site(pl.DataFrame(
-        ...     {"SITEID": ["01"], "ARMCD": ["A"], "ARM": ["A: SIRT"], "N": [4]}))
+        ...     {"SITEID": ["01"], "ARMCD": ["A"], "ARM": ["A: SIRT"], "N": [4]}), arms={"A": "A: SIRT"})
         >>> chart.to_dict()["encoding"]["x"]["field"]
         'N'
     """
@@ -217,7 +230,7 @@ def plot_subjects_by_arm_site(counts: pl.DataFrame, *, title: str = "Randomized 
     site = _site_field(counts)
     columns = [site, "ARMCD", "N"] + (["ARM"] if "ARM" in counts.columns else [])
     data = _chart_data(counts, columns)
-    labels = _arm_labels(data)
+    labels = dict(arms) if arms else _arm_labels(data)
     arm = alt.selection_point(fields=["ARMCD"], bind="legend", name="arm")
     n_sites = max(data[site].n_unique(), 1)
     tooltip = [alt.Tooltip(f"{site}:N", title="Site")]
@@ -230,7 +243,7 @@ def plot_subjects_by_arm_site(counts: pl.DataFrame, *, title: str = "Randomized 
             y=alt.Y(f"{site}:N", title="Site", sort="ascending", axis=_TOP_LEFT_TITLE),
             x=alt.X("N:Q", title="Randomized subjects", stack="zero",
                     axis=alt.Axis(format="d", tickMinStep=1)),
-            color=arm_color(labels=labels),
+            color=arm_color(arms=labels),
             order=alt.Order("ARMCD:N", sort="ascending"),
             opacity=alt.condition(arm, alt.value(1.0), alt.value(0.2)),
             tooltip=tooltip,

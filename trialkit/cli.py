@@ -15,9 +15,39 @@ from trialkit.errors import TrialkitError
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from trialkit.validate import main_validate
+    return main_validate(args.data_dir, report=args.report, study=args.study, encoding=args.encoding)
 
-    return main_validate(args.data_dir, report=args.report, protocol=args.protocol, encoding=args.encoding)
+
+def main_validate(data_dir: str, *, report: str | None = None, study: str | None = None,
+                  encoding: str | None = None) -> int:
+    """``trialkit validate``: the datasets found, which reports can run, every finding; 1 on errors."""
+    from trialkit.io import format_findings, summarize_readiness
+    from trialkit.study import validate_folder
+
+    read, findings = validate_folder(data_dir, report=report, study=study, encoding=encoding)
+    protocol = read.protocol
+    which = f"protocol {protocol.display_id}" + (" (generic, built from the data)" if protocol.generic else "")
+    print(f"trialkit validate: {read.data_dir} ({which}{', report ' + report if report else ''})")
+    print(f"\nDatasets found: {len(read.files)}")
+    unreadable = {f.dataset for f in findings if f.kind == "UnreadableFileError"}
+    width = max([len(n) for n in read.files] + [7])
+    print(f"  {'dataset':<{width}} {'rows':>8} {'cols':>5}  file")
+    for name, path in read.files.items():
+        if name in read.frames:
+            print(f"  {name:<{width}} {read.frames[name].height:>8} {read.frames[name].width:>5}  {path.name}")
+        else:
+            state = "unreadable" if name in unreadable else "not read"
+            print(f"  {name:<{width}} {state:>14}  {path.name}")
+    if not report:
+        print("\nReports:")
+        for name, state in summarize_readiness(read.files, findings):
+            print(f"  {name:<15} {state}")
+    n_err = sum(f.level == "error" for f in findings)
+    n_warn = len(findings) - n_err
+    print(f"\nFindings: {n_err} error(s), {n_warn} warning(s)\n")
+    print(format_findings(findings))
+    print(f"\nResult: {'FAILED' if n_err else 'OK'} ({n_err} error(s), {n_warn} warning(s))")
+    return 1 if n_err else 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -37,8 +67,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trialkit",
-        description="Explore and report the NCT07334483 (ST561-1) trial: read and check study "
-                    "data, generate the demo study, run the report notebooks into offline HTML.",
+        description="Explore and report a clinical trial: read and check "
+                    "study data, generate the demo study, run the report notebooks into offline HTML.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -49,12 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "when there is an error; warnings (e.g. an odd response value) never do.")
     p.add_argument("data_dir", metavar="DATA_DIR", help="folder with one file per dataset (dm.parquet, IE.xpt, ...)")
     p.add_argument("--report", help="check only what this report needs (e.g. screening, swimmer)")
-    p.add_argument("--protocol", help="study id or protocol YAML file (default: NCT07334483)")
+    p.add_argument("--study", "--protocol", dest="study",
+                   help="registry id or sponsor code of a shipped protocol, or a protocol YAML file "
+                        "(default: the protocol matching the data's STUDYID, else a generic one)")
     p.add_argument("--encoding", help="text encoding of CSV/SAS files that are not UTF-8 (e.g. gbk, latin-1)")
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser(
-        "demo", help="write the simulated NCT07334483 study (SDTM) to a folder",
+        "demo", help="write the simulated demo study (SDTM) to a folder",
         description="Generate the built-in demo study: ~200 screened, 120 randomized 1:1:1:1 "
                     "to arms A-D at the protocol's three sites, with treatments, tumour "
                     "assessments and the usual mess of real transfers. Deterministic for a "

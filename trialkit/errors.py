@@ -78,3 +78,13 @@ class ProtocolError(TrialkitError):
     """The protocol file is missing or malformed."""
 
     exit_code = 2
+
+
+class RunLockedError(TrialkitError):
+    """Another ``trialkit run`` is writing the same run folder and did not finish in time.
+
+    Exit code 75 (EX_TEMPFAIL of sysexits.h): nothing is wrong with the data or the params;
+    a scheduler may simply try again later.
+    """
+
+    exit_code = 75

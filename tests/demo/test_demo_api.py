@@ -46,7 +46,7 @@ def test_xpt_files_respect_v5_limits_and_read_back(tmp_path):
 def test_defaults_give_120_randomized_30_per_arm_at_the_three_sites(demo_dir):
     dm = pl.read_parquet(demo_dir / "dm.parquet")
     ds = pl.read_parquet(demo_dir / "ds.parquet")
-    protocol = load_protocol()
+    protocol = load_protocol("NCT07334483")
     randomized = dm.filter(pl.col("ARMCD").is_in(protocol.arm_codes))
     assert randomized.height == DEFAULT_SUBJECTS
     assert ds.filter(pl.col("DSDECOD") == "RANDOMIZED").height == DEFAULT_SUBJECTS

@@ -13,7 +13,7 @@ from trialkit.demo.treatment import generate_on_study
 from trialkit.errors import MissingColumnError, UnknownArmError
 from trialkit.protocol import load_protocol
 
-PROTOCOL = load_protocol()
+PROTOCOL = load_protocol("NCT07334483")
 CUTOFF = dt.date(2026, 10, 31)
 SEED = 11
 N_PER_ARM = 10

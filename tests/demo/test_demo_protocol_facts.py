@@ -16,7 +16,7 @@ import pytest
 
 from trialkit.protocol import load_protocol
 
-PROTOCOL = load_protocol()
+PROTOCOL = load_protocol("NCT07334483")
 CAM = PROTOCOL.treatment("CAMRELIZUMAB")
 APA = PROTOCOL.treatment("APATINIB")
 MAPPING = PROTOCOL.treatment("MAA_MAPPING")["name"]

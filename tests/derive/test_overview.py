@@ -8,17 +8,14 @@ from pathlib import Path
 import polars as pl
 
 from trialkit.derive.overview import (
-    derive_left_out,
-    derive_subject_status,
-    drop_left_out,
-    filter_subjects,
-    protocol_arm_labels,
     summarize_datasets,
-    summarize_left_out,
     summarize_screening_by_site,
     summarize_site_table,
     summarize_subjects_by_arm_site,
 )
+from trialkit.derive.scope import derive_left_out, drop_left_out, summarize_left_out
+from trialkit.derive.subjects import derive_subject_status
+from trialkit.protocol import load_protocol
 
 LABELS = {"A": "A: a", "B": "B: b", "C": "C: c", "D": "D: d"}
 
@@ -53,6 +50,10 @@ def test_input_is_not_modified():
     dm = _dm()
     derive_subject_status(dm)
     assert dm.columns == _dm().columns and dm.equals(_dm())
+
+
+def filter_subjects(subjects, **filters):
+    return drop_left_out(derive_left_out(subjects, **filters))
 
 
 def test_filters_sites_arms_and_cutoff():
@@ -90,11 +91,8 @@ def test_site_table_with_total_row():
 
 
 def test_sites_are_labelled_with_protocol_names_and_unknown_codes_kept():
-    from trialkit.derive.overview import protocol_site_labels
-    from trialkit.protocol import load_protocol
-
     dm = _dm().with_columns(pl.when(pl.col("USUBJID") == "6").then(pl.lit("99")).otherwise("SITEID").alias("SITEID"))
-    subjects = derive_subject_status(dm, site_labels=protocol_site_labels(load_protocol()))
+    subjects = derive_subject_status(dm, site_labels=load_protocol("NCT07334483").site_labels)
     table = summarize_site_table(subjects, arm_labels=LABELS)
     assert table["Site"].to_list() == ["01 Beijing Tsinghua Changgung Hospital", "02 Nanjing Tianyinshan Hospital",
                                        "99", "All sites"]
@@ -104,14 +102,12 @@ def test_sites_are_labelled_with_protocol_names_and_unknown_codes_kept():
 
 def test_datasets_summary_keeps_only_file_names():
     frames = {"dm": pl.DataFrame({"A": [1, 2]}), "ae": pl.DataFrame({"A": [1], "B": [2]})}
-    result = summarize_datasets(frames, {"dm": Path("/secret/folder/DM.xpt"), "ae": "/x/ae.csv"})
-    assert result.rows() == [("AE", "ae.csv", 1, 2), ("DM", "DM.xpt", 2, 1)]
+    result = summarize_datasets(frames, {"dm": Path("/secret/folder/DM.xpt"), "ae": "/x/ae.csv"}, rows_read={"dm": 5})
+    assert result.rows() == [("AE", "ae.csv", 1, 1, 2), ("DM", "DM.xpt", 5, 2, 1)]
 
 
 def test_arm_labels_from_the_protocol():
-    from trialkit.protocol import load_protocol
-
-    assert protocol_arm_labels(load_protocol()) == {
+    assert load_protocol("NCT07334483").arm_labels == {
         "A": "A: SIRT + camrelizumab + apatinib", "B": "B: SIRT + camrelizumab", "C": "C: SIRT alone",
         "D": "D: cTACE"}
 
@@ -134,11 +130,18 @@ def test_every_subject_left_out_by_the_filters_is_listed_with_its_reason():
         ("5", "consented after the data cutoff 2025-12-31"),
         ("6", "site not in the sites filter"),
     ]
-    kept = filter_subjects(derive_subject_status(_dm()), sites=["01", "02"], arms=["A"], data_cutoff="2025-12-31")
+    kept = drop_left_out(subjects)
     assert sorted(kept["USUBJID"]) == ["1", "2", "4"]
-    assert drop_left_out(subjects).equals(kept)
     assert kept.height + summarize_left_out(subjects).height == _dm().height
 
 
 def test_no_filters_leave_no_one_out():
     assert derive_left_out(derive_subject_status(_dm()))["LEFT_OUT"].null_count() == _dm().height
+
+
+def test_adsl_of_randomized_subjects_only_shows_no_screening_columns():
+    adsl = derive_subject_status(pl.DataFrame({"USUBJID": ["1", "2"], "SITEID": ["01", "02"], "ARMCD": ["A", "B"]}))
+    table = summarize_site_table(adsl, arm_labels=LABELS, screening=False)
+    assert table.columns == ["Site", "Randomized", "A: a", "B: b", "C: c", "D: d"]
+    assert table.rows()[-1] == ("All sites", 2, 1, 1, 0, 0)
+    assert summarize_screening_by_site(adsl, screening=False)["STATUS"].cast(pl.String).unique().to_list() == ["RANDOMIZED"]

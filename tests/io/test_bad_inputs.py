@@ -413,7 +413,7 @@ def test_unreadable_file_does_not_hide_other_findings(tmp_path, tiny, writer):
     tiny["rs"] = tiny["rs"].with_columns(pl.Series("USUBJID", ["01-001", "09-999", "01-002"]))
     folder = _folder(tmp_path, tiny, writer)
     (folder / "ex.parquet").write_bytes(b"")
-    from trialkit.validate import validate_study
+    from trialkit.io import validate_study
 
     kinds = sorted(f.kind for f in validate_study(folder))
     assert kinds == ["OrphanRecordError", "UnreadableFileError"]

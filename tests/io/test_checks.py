@@ -9,7 +9,7 @@ from __future__ import annotations
 import polars as pl
 
 from trialkit.io import read_study
-from trialkit.validate import validate_study
+from trialkit.io import validate_study
 
 
 def _findings(study_dir, frames, report=None):

@@ -108,14 +108,3 @@ def test_compute_functions_keep_the_column_name():
     assert out.columns == ["RSDTC", "F", "V"]
     assert frame.select(compute_date_imputation_flag(pl.col("RSDTC"))).columns == ["RSDTC"]
     assert frame.select(compute_dtc_is_valid(pl.col("RSDTC"))).columns == ["RSDTC"]
-
-
-def test_docstring_examples_of_io_and_validate_run():
-    import doctest
-
-    import trialkit.io
-    import trialkit.validate
-
-    for module in (trialkit.io, trialkit.validate):
-        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-        assert result.failed == 0, module.__name__

@@ -11,16 +11,15 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from trialkit.derive.subjects import derive_randomization_date, derive_screen_failure
 from trialkit.errors import ValidationFailed
 from trialkit.io import (
     derive_dates,
-    derive_randomization_date,
-    derive_screen_failure,
     find_datasets,
     read_dataset,
     read_study,
 )
-from trialkit.validate import validate_study
+from trialkit.io import validate_study
 
 FOLDERS = ("sdtm", "sdtm-recist-mini", "adam")
 
@@ -55,9 +54,8 @@ def test_pharmaverse_dm_round_trips_through_other_formats(pharmaverse_dir, tmp_p
         dm.write_csv(target)
     else:
         pyreadstat.write_xport(dm.to_pandas(), str(target), table_name="DM")
-    kwargs = {"warn_only": ["UnknownArmError"]}
-    left = read_study(tmp_path / "parquet", **kwargs)["dm"]
-    right = read_study(tmp_path / fmt, **kwargs)["dm"]
+    left = read_study(tmp_path / "parquet")["dm"]
+    right = read_study(tmp_path / fmt)["dm"]
     assert left.equals(right)
 
 
@@ -68,14 +66,21 @@ def test_validate_pharmaverse_sdtm_finishes_with_its_findings(pharmaverse_dir):
     assert ("rs", "RSSTRESC") in warnings
     check = next(f for f in findings if f.column == "RSSTRESC")
     assert "'CHECK' (3)" in check.message
-    # arms Pbo/Xan_Lo/Xan_Hi belong to the CDISC pilot, not to this protocol
-    assert errors == {("dm", "ARMCD", "UnknownArmError"), ("dm", "ACTARMCD", "UnknownArmError")}
+    # no protocol file for CDISCPILOT01: a generic protocol from the data, said once, no error
+    assert errors == set()
+    generic = [f for f in findings if "generic protocol" in f.message]
+    assert len(generic) == 1 and "CDISCPILOT01" in generic[0].message and "Pbo, Xan_Hi, Xan_Lo" in generic[0].message
 
 
-def test_read_study_on_pharmaverse_raises_then_reads_with_arms_downgraded(pharmaverse_dir):
+def test_pharmaverse_runs_under_a_generic_protocol_and_fails_under_this_trials(pharmaverse_dir):
+    # the study key enforces a protocol: the pilot's arms are not NCT07334483's
     with pytest.raises(ValidationFailed, match="Xan_Hi"):
-        read_study(pharmaverse_dir / "sdtm")
-    study = read_study(pharmaverse_dir / "sdtm", report="swimmer", warn_only=["UnknownArmError"])
+        read_study(pharmaverse_dir / "sdtm", study="NCT07334483")
+    study = read_study(pharmaverse_dir / "sdtm", report="swimmer")
+    assert study.protocol.generic and study.protocol.study_id == "CDISCPILOT01"
+    assert study.protocol.arm_labels == {"Pbo": "Placebo", "Xan_Hi": "Xanomeline High Dose",
+                                         "Xan_Lo": "Xanomeline Low Dose"}
+    assert len(study.protocol.site_ids) == 17 and study.protocol.site_ids[0] == "701"
     assert {"dm", "ex", "ds", "rs"} <= set(study.frames)
     assert "tu" not in study  # the swimmer report does not read lesions
     assert any("CHECK" in f.message for f in study.warnings)
@@ -83,13 +88,13 @@ def test_read_study_on_pharmaverse_raises_then_reads_with_arms_downgraded(pharma
 
 def test_adam_and_mini_validate_without_crashing(pharmaverse_dir):
     adam = validate_study(pharmaverse_dir / "adam", report="efficacy")
-    assert {f.kind for f in adam if f.level == "error"} == {"UnknownArmError"}
+    assert [f for f in adam if f.level == "error"] == []
     mini = validate_study(pharmaverse_dir / "sdtm-recist-mini", report="waterfall")
     assert [f for f in mini if f.level == "error"] == []
 
 
 def test_pharmaverse_screen_failures_and_randomization(pharmaverse_dir):
-    study = read_study(pharmaverse_dir / "sdtm", warn_only=["UnknownArmError"])
+    study = read_study(pharmaverse_dir / "sdtm")
     dm = derive_screen_failure(study["dm"])
     assert dm["SCRNFAIL"].value_counts().sort("SCRNFAIL").rows() == [("N", 254), ("Y", 52)]
 
@@ -99,7 +104,7 @@ def test_pharmaverse_screen_failures_and_randomization(pharmaverse_dir):
     # no screen failure is randomized
     assert from_ds.filter(pl.col("SCRNFAIL") == "Y")["RANDDT"].null_count() == 52
 
-    adsl = read_study(pharmaverse_dir / "adam", report="efficacy", warn_only=["UnknownArmError"])["adsl"]
+    adsl = read_study(pharmaverse_dir / "adam", report="efficacy")["adsl"]
     from_adsl = derive_randomization_date(dm, disposition=study["ds"], adsl=adsl)
     assert set(from_adsl["RANDDT_SOURCE"].drop_nulls().unique()) == {"ADSL.RANDDT"}
     # both sources agree on every randomized subject

@@ -8,11 +8,10 @@ import pandas as pd
 import polars as pl
 import pytest
 
+from trialkit.derive.subjects import derive_randomization_date, derive_screen_failure
 from trialkit.errors import DataError, MissingDatasetError, UnreadableFileError
 from trialkit.io import (
     Study,
-    derive_randomization_date,
-    derive_screen_failure,
     find_datasets,
     read_dataset,
     read_study,
@@ -102,7 +101,7 @@ def test_csv_with_known_encoding_reads_gbk_site_names(tmp_path, study_dir, tiny)
     (folder / "dm.csv").write_bytes(tiny["dm"].with_columns(pl.Series("SITENAME", names)).write_csv().encode("gbk"))
     study = read_study(folder, encoding="gbk")
     assert study["dm"]["SITENAME"].to_list() == names
-    from trialkit.validate import validate_study
+    from trialkit.io import validate_study
 
     assert [f.kind for f in validate_study(folder)] == ["UnreadableFileError"]
     assert validate_study(folder, encoding="gbk") == []

@@ -9,27 +9,36 @@ import sys
 import pytest
 
 from trialkit import cli
-from trialkit.validate import REPORT_NEEDS, Finding, format_findings
+from trialkit.io import REPORT_NEEDS, Finding, format_findings
 
 
-def test_validate_pharmaverse_sdtm_reports_check_and_exits_1(pharmaverse_dir, capsys):
+def test_validate_pharmaverse_sdtm_reports_check_under_a_generic_protocol(pharmaverse_dir, capsys):
     code = cli.main(["validate", str(pharmaverse_dir / "sdtm")])
     out = capsys.readouterr()
-    assert code == 1  # the pilot's arms are not this protocol's
+    assert code == 0  # no protocol file for CDISCPILOT01: a generic one, announced
     assert "Traceback" not in out.out + out.err
+    assert "(protocol CDISCPILOT01 (generic, built from the data))" in out.out
     for name in ("dm", "ds", "ex", "rs", "suppdm", "suppds", "supptr", "sv", "tr", "tu"):
         assert f"  {name} " in out.out
     assert "'CHECK' (3)" in out.out
-    assert "WARNING" in out.out and "Xan_Hi" in out.out
     assert "screening       cannot run: needs ie" in out.out
-    assert "Result: FAILED (2 error(s), 3 warning(s))" in out.out
+    assert "study_overview  ready" in out.out
+    assert "Result: OK (0 error(s), 2 warning(s))" in out.out
+
+
+def test_validate_with_this_trials_protocol_enforces_its_arms(pharmaverse_dir, capsys):
+    code = cli.main(["validate", str(pharmaverse_dir / "sdtm"), "--study", "ST561-1"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "Xan_Hi" in out and "not defined by the protocol" in out
+    assert "study_overview  cannot run: errors in dm" in out
 
 
 def test_validate_as_a_subprocess(pharmaverse_dir):
     result = subprocess.run([sys.executable, "-m", "trialkit", "validate", str(pharmaverse_dir / "sdtm")],
                             capture_output=True, text=True, timeout=120,
                             env={**os.environ, "PYTHONIOENCODING": "utf-8"})
-    assert result.returncode == 1
+    assert result.returncode == 0
     assert "CHECK" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
 
@@ -61,7 +70,7 @@ def test_report_needs_cover_design_table():
     assert REPORT_NEEDS["waterfall"].needs == ("tu+tr+rs|adtr+adrs",)
     assert REPORT_NEEDS["screening"].needs == ("dm", "ie")
     assert REPORT_NEEDS["efficacy"].uses == ("adtte", "ds")
-    assert REPORT_NEEDS["study_overview"].needs == ("dm",)
+    assert REPORT_NEEDS["study_overview"].needs == ("dm|adsl",)
 
 
 @pytest.mark.parametrize("report", list(REPORT_NEEDS))

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from trialkit import charts
-from trialkit.charts import (ARM_COLORS, RESPONSE_COLORS, STATUS_COLORS, arm_color, plot_screening_by_site,
+from trialkit.charts import (ARM_PALETTE, RESPONSE_COLORS, arm_colors, STATUS_COLORS, arm_color, plot_screening_by_site,
                              plot_subjects_by_arm_site, response_color)
 
 
@@ -35,9 +35,9 @@ def test_theme_reapplied_when_another_theme_was_enabled():
 
 
 def test_colour_maps_cover_the_arms_and_cdisc_responses():
-    assert list(ARM_COLORS) == ["A", "B", "C", "D"]
+    assert len(set(ARM_PALETTE)) == len(ARM_PALETTE) >= 8
     assert list(RESPONSE_COLORS) == ["CR", "PR", "SD", "NON-CR/NON-PD", "PD", "NE", "MISSING"]
-    assert len(set(ARM_COLORS.values())) == 4 and len(set(RESPONSE_COLORS.values())) == 7
+    assert len(set(RESPONSE_COLORS.values())) == 7
     assert response_color().to_dict()["scale"] == {"domain": list(RESPONSE_COLORS),
                                                    "range": list(RESPONSE_COLORS.values())}
 
@@ -48,7 +48,9 @@ def test_subjects_by_arm_site_spec():
         "ARM": ["A: SIRT + camrelizumab + apatinib", "B: SIRT + camrelizumab", "D: cTACE"],
         "N": [3, 2, 4], "USUBJID_LIST": ["x", "y", "z"],   # not encoded: must not reach the HTML
     })
-    spec = plot_subjects_by_arm_site(counts).to_dict()
+    arms = {"A": "A: SIRT + camrelizumab + apatinib", "B": "B: SIRT + camrelizumab", "C": "C: SIRT alone",
+            "D": "D: cTACE"}
+    spec = plot_subjects_by_arm_site(counts, arms=arms).to_dict()
     assert _values(spec) == [
         {"SITEID": "01", "ARMCD": "A", "N": 3, "ARM": "A: SIRT + camrelizumab + apatinib"},
         {"SITEID": "01", "ARMCD": "B", "N": 2, "ARM": "B: SIRT + camrelizumab"},
@@ -59,7 +61,8 @@ def test_subjects_by_arm_site_spec():
     assert (enc["x"]["field"], enc["x"]["type"]) == ("N", "quantitative")
     assert (enc["y"]["field"], enc["y"]["type"], enc["y"]["title"]) == ("SITEID", "nominal", "Site")
     assert enc["color"]["field"] == "ARMCD"
-    assert enc["color"]["scale"] == {"domain": list(ARM_COLORS), "range": list(ARM_COLORS.values())}
+    # every arm of the protocol keeps its colour, also those absent from this chart (C)
+    assert enc["color"]["scale"] == {"domain": ["A", "B", "C", "D"], "range": list(ARM_PALETTE[:4])}
     assert "A: SIRT + camrelizumab + apatinib" in enc["color"]["legend"]["labelExpr"]
     assert [t["field"] for t in enc["tooltip"]] == ["SITEID", "ARM", "N"]
     (param,) = spec["params"]
@@ -103,6 +106,16 @@ def test_missing_column_is_named():
         plot_subjects_by_arm_site(pl.DataFrame({"SITEID": ["01"], "ARMCD": ["A"]}))
 
 
+def test_arm_colours_follow_the_protocol_order_of_any_trial():
+    from trialkit.protocol import generic_protocol
+
+    other = generic_protocol("XY-9", arms={"PBO": "Placebo", "LOW": "Low dose", "HIGH": "High dose"})
+    assert arm_colors(other.arm_labels) == {"PBO": ARM_PALETTE[0], "LOW": ARM_PALETTE[1], "HIGH": ARM_PALETTE[2]}
+    counts = pl.DataFrame({"SITEID": ["101"], "ARMCD": ["HIGH"], "N": [2]})
+    scale = plot_subjects_by_arm_site(counts, arms=other.arm_labels).to_dict()["encoding"]["color"]["scale"]
+    assert scale == {"domain": ["PBO", "LOW", "HIGH"], "range": list(ARM_PALETTE[:3])}
+
+
 def test_arm_color_labels_are_quoted_data_not_code():
-    legend = arm_color(labels={"A": 'x" + alert(1) + "'}).to_dict()["legend"]
+    legend = arm_color(arms={"A": 'x" + alert(1) + "'}).to_dict()["legend"]
     assert '"x\\" + alert(1) + \\""' in legend["labelExpr"]

@@ -31,7 +31,7 @@ def notebooks() -> dict[str, Path]:
 def data_dir(tmp_path) -> Path:
     folder = tmp_path / "data"
     folder.mkdir()
-    (folder / "dm.csv").write_text("USUBJID\nS1\n")
+    (folder / "dm.csv").write_text("STUDYID,USUBJID\nST561-1,S1\n")  # matches the shipped protocol
     return folder
 
 
@@ -65,13 +65,14 @@ def test_misspelled_key_refused_before_any_notebook_runs(tmp_path, data_dir, mon
 
 
 def test_every_problem_of_every_file_in_one_message(tmp_path, data_dir, notebooks):
-    first = write(tmp_path, "data_dir: data\nassessor: bicr\n", "first.yaml")
+    first = write(tmp_path, "data_dir: data\nassessor: bicrr\n", "first.yaml")
     second = write(tmp_path, "data_dir: data\nconfirmed: 'yes'\nrepeats: two\n", "second.yaml")
     with pytest.raises(ParamsError) as info:
         load_params_files([first, second], notebooks=notebooks)
     lines = [line for line in str(info.value).splitlines() if line.startswith("trialkit:")]
     assert len(lines) == 3
-    assert "first.yaml, line 2, key 'assessor': 'bicr' is not one of BICR | INVESTIGATOR (did you mean 'BICR'?)" in lines[0]
+    assert ("first.yaml, line 2, key 'assessor': 'bicrr' is not an assessor of NCT07334483 (ST561-1): "
+            "BICR | INVESTIGATOR (did you mean 'BICR'?)") in lines[0]
     assert "key 'confirmed': expected true or false, got str 'yes'" in lines[1]
     assert "key 'repeats': expected an integer, got str 'two'" in lines[2]  # type from alpha's default
 
@@ -80,10 +81,10 @@ def test_every_problem_of_every_file_in_one_message(tmp_path, data_dir, notebook
     ("data_cutoff: 2026-02-30\n", "data_cutoff", "'2026-02-30' is not a real date"),
     ("data_cutoff: 31/10/2026\n", "data_cutoff", "is not an ISO date; write YYYY-MM-DD"),
     ("data_cutoff: 2026-10-31T10:00:00\n", "data_cutoff", "expected a date (YYYY-MM-DD)"),
-    ("criteria: RECIST\n", "criteria", "not one of mRECIST | RECIST 1.1"),
+    ("criteria: iRECIST\n", "criteria", "'iRECIST' is not criteria of NCT07334483 (ST561-1): mRECIST | RECIST 1.1"),
     ("audience: public\n", "audience", "not one of investigator | analyst"),
     ("best_change_window: until_PD\n", "best_change_window", "did you mean 'until_pd'?"),
-    ("arms: [A, E]\n", "arms", "arm code(s) E not in the protocol (NCT07334483: A, B, C, D)"),
+    ("arms: [A, E]\n", "arms", "arm code(s) E not in the protocol (NCT07334483 (ST561-1): A, B, C, D)"),
     ("arms: A\n", "arms", "expected a list or null, got str 'A'"),
     ("study: NCT000\n", "study", "no protocol file for study 'NCT000'"),
     ("output_dir: /tmp/x\n", "output_dir", "is reserved"),
@@ -137,6 +138,32 @@ def test_resolved_values_and_default_run_name(tmp_path, data_dir, notebooks):
     assert run.values == {"data_dir": str(data_dir.resolve()), "data_cutoff": "2026-10-31",
                           "arms": ["A"], "sites": ["01"], "repeats": 3}  # null -> notebook default
     assert run.reports is None
+    assert run.protocol.study_id == "NCT07334483"  # matched from DM's STUDYID ST561-1
+
+
+def test_a_key_no_report_reads_is_refused(tmp_path, data_dir, notebooks):
+    # each fixture notebook declares only what it reads; none reads adam_paramcd
+    message = load_error(write(tmp_path, "data_dir: data\nadam_paramcd: {sum: SLDINV}\n"), notebooks)
+    assert "key 'adam_paramcd': is not a parameter of any report" in message
+    # a key one report reads is fine, and is passed only to that report
+    [run] = load_params_files([write(tmp_path, "data_dir: data\nconfirmed: false\n", "c.yaml")], notebooks=notebooks)
+    assert run.values["confirmed"] is False
+
+
+def test_assessor_and_criteria_spellings_become_the_protocols_names(tmp_path, data_dir, notebooks):
+    path = write(tmp_path, "data_dir: data\nassessor: independent assessor\ncriteria: recist v1.1\n")
+    [run] = load_params_files([path], notebooks=notebooks)
+    assert (run.values["assessor"], run.values["criteria"]) == ("BICR", "RECIST 1.1")
+
+
+def test_a_study_without_a_protocol_file_checks_arms_against_its_data(tmp_path, notebooks):
+    folder = tmp_path / "other"
+    folder.mkdir()
+    (folder / "dm.csv").write_text("STUDYID,USUBJID,SITEID,ARMCD,ARM\nXY-9,1,101,PBO,Placebo\nXY-9,2,102,ACT,Active\n")
+    [run] = load_params_files([write(tmp_path, "data_dir: other\narms: [ACT]\n")], notebooks=notebooks)
+    assert run.protocol.generic and run.protocol.arm_codes == ["ACT", "PBO"]
+    message = load_error(write(tmp_path, "data_dir: other\narms: [A]\n", "bad.yaml"), notebooks)
+    assert "arm code(s) A not in the protocol (XY-9: ACT, PBO)" in message
 
 
 def test_run_name_and_reports_keys_and_cli_override(tmp_path, data_dir, notebooks):

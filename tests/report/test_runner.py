@@ -24,7 +24,7 @@ def failed_run(tmp_path_factory):
     """One run of all three fixture notebooks, two at a time."""
     base = tmp_path_factory.mktemp("run")
     (base / "data").mkdir()
-    (base / "data" / "dm.csv").write_text("USUBJID,SITEID\nS1,01\n")
+    (base / "data" / "dm.csv").write_text("STUDYID,USUBJID,SITEID\nST561-1,S1,01\n")
     params = base / "site_review.yaml"
     params.write_text("data_dir: data\ndata_cutoff: 2026-10-31\nrepeats: 3\naudience: analyst\n")
     result = run_reports([params], out=base / "out", jobs=2, progress=False, notebooks_dir=FIXTURES)
@@ -166,7 +166,7 @@ def test_a_users_python3_kernelspec_cannot_shadow_the_running_interpreter(failed
 def test_a_kernel_that_dies_is_a_failed_report_with_its_partial_notebook(tmp_path, failed_run):
     _, base = failed_run
     params = tmp_path / "crash.yaml"
-    params.write_text(f"data_dir: {base / 'data'}\nrun_name: crash\n")
+    params.write_text("run_name: crash\n")  # the crash notebook reads no data
     result = run_reports([params], out=tmp_path / "out", progress=False, notebooks_dir=FIXTURES / "crash")
     [report] = result.runs[0].reports
     assert result.exit_code == 1
@@ -199,7 +199,7 @@ def test_index_status_classes_are_styled_by_the_theme():
 
 
 def test_a_run_that_breaks_while_finishing_leaves_the_previous_folder_whole(tmp_path, monkeypatch):
-    from trialkit.report import index, runner
+    from trialkit.report import runner
 
     data = tmp_path / "data"
     data.mkdir()
@@ -215,7 +215,7 @@ def test_a_run_that_breaks_while_finishing_leaves_the_previous_folder_whole(tmp_
     def disk_full(path, manifest):
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(index, "write_index", disk_full)
+    monkeypatch.setattr(runner, "write_index", disk_full)  # as the runner imports it
     with pytest.raises(OSError, match="No space"):
         run_reports([params], out=tmp_path / "out", progress=False, notebooks_dir=FIXTURES)
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["weekly"]   # no staging left

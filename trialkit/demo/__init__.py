@@ -49,13 +49,15 @@ from trialkit.demo.screening import MIN_CUTOFF_DAYS, generate_screening
 from trialkit.demo.treatment import generate_on_study
 from trialkit.demo.writing import FORMATS, TRUTH_FILE, write_datasets
 
+#: The trial the demo simulates: its protocol file is the demo's single source of rules.
+DEMO_STUDY = "NCT07334483"
 DEFAULT_SEED = 20250822
 DEFAULT_SUBJECTS = 120
 DEFAULT_CUTOFF = "2026-10-31"
 MAX_SUBJECTS = 1_000_000
 PROGRESS_FROM = 10_000              # print progress lines from this many subjects on
 
-__all__ = ["DEFAULT_SEED", "DEFAULT_SUBJECTS", "DEFAULT_CUTOFF", "generate_demo", "write_demo",
+__all__ = ["DEMO_STUDY", "DEFAULT_SEED", "DEFAULT_SUBJECTS", "DEFAULT_CUTOFF", "generate_demo", "write_demo",
            "demo_data_dir", "main_demo"]
 
 DM_COLUMNS = ("STUDYID", "DOMAIN", "USUBJID", "SUBJID", "RFSTDTC", "RFENDTC", "RFXSTDTC", "RFXENDTC",
@@ -199,7 +201,7 @@ def generate_demo(*, seed: int = DEFAULT_SEED, subjects: int = DEFAULT_SUBJECTS,
         >>> truth["screening"]["n_randomized"]
         8
     """
-    protocol = load_protocol()
+    protocol = load_protocol(DEMO_STUDY)
     seed, subjects, cutoff_date = _check_args(seed, subjects, cutoff, protocol)
     return _generate(seed, subjects, cutoff_date, protocol, progress=lambda msg: None)
 
@@ -217,7 +219,7 @@ def write_demo(out: str | Path, *, seed: int = DEFAULT_SEED, subjects: int = DEF
     """
     if fmt not in FORMATS:
         raise ParamsError(f"trialkit: unknown demo format '{fmt}'. Choose one of: {', '.join(FORMATS)}.")
-    protocol = load_protocol()
+    protocol = load_protocol(DEMO_STUDY)
     seed, subjects, cutoff_date = _check_args(seed, subjects, cutoff, protocol)
     progress = progress or (lambda msg: None)
     datasets, truth = _generate(seed, subjects, cutoff_date, protocol, progress)

@@ -38,7 +38,7 @@ Example:
     >>> import datetime
     >>> from trialkit.protocol import load_protocol
     >>> s = generate_screening(n_randomized=8, seed=1, cutoff=datetime.date(2026, 10, 31),
-    ...                        protocol=load_protocol())
+    ...                        protocol=load_protocol("NCT07334483"))
     >>> s.randomized.height, sorted(s.datasets)
     (8, ['dm', 'ds', 'fa', 'ie', 'lb', 'pr', 'qs', 'vs'])
 """
@@ -481,7 +481,7 @@ def generate_screening(*, n_randomized: int, seed: int, cutoff: datetime.date, p
     Example:
         >>> from trialkit.protocol import load_protocol
         >>> s = generate_screening(n_randomized=4, seed=7, cutoff=datetime.date(2026, 10, 31),
-        ...                        protocol=load_protocol())
+        ...                        protocol=load_protocol("NCT07334483"))
         >>> s.truth["n_randomized"], s.datasets["dm"].height >= 4
         (4, True)
     """

@@ -46,7 +46,7 @@ post-baseline time points where the two overall responses differ), ne_time_point
 Example:
     >>> import datetime as dt
     >>> on_study = generate_on_study(randomized, seed=1, cutoff=dt.date(2026, 11, 30),
-    ...                              protocol=load_protocol())  # doctest: +SKIP
+    ...                              protocol=load_protocol("NCT07334483"))  # doctest: +SKIP
     >>> sorted(on_study.datasets)  # doctest: +SKIP
     ['ex', 'pr', 'rs', 'tr', 'tu']
 """
@@ -153,7 +153,7 @@ def generate_on_study(randomized: pl.DataFrame, *, seed: int, cutoff: dt.date, p
         ...     "ARMCD": ["A", "B", "C", "D"], "RANDDT": [dt.date(2026, 1, 5)] * 4,
         ...     "NEVER_TREATED": [False] * 4})
         >>> out = generate_on_study(randomized, seed=7, cutoff=dt.date(2026, 9, 30),
-        ...                         protocol=load_protocol())
+        ...                         protocol=load_protocol("NCT07334483"))
         >>> sorted(out.datasets["ex"]["EXTRT"].unique())
         ['APATINIB', 'CAMRELIZUMAB']
     """

@@ -28,7 +28,7 @@ Example:
     >>> from trialkit.protocol import load_protocol
     >>> disease = simulate_disease(arm_idx=np.array([0, 3]), horizon=np.array([300, 300]),
     ...     never_treated=np.array([False, False]), t_death0=np.array([np.inf, np.inf]),
-    ...     t_withdrawal=np.array([np.inf, np.inf]), protocol=load_protocol(),
+    ...     t_withdrawal=np.array([np.inf, np.inf]), protocol=load_protocol("NCT07334483"),
     ...     rng=np.random.default_rng(1))
     >>> disease.assessments.filter(pl.col("VNUM") == 0).height   # 2 subjects x (2 readers x 2 criteria + 1)
     10
@@ -344,7 +344,7 @@ def derive_time_point_responses(assessments: pl.DataFrame, protocol) -> pl.DataF
         ...     "VNUM": [0.0, 1.0], "V1": [50.0, 30.0], "V2": [None, None], "V3": [None, None],
         ...     "NE": [False, False], "E2": [False, False], "E3": [False, False],
         ...     "NT1": [-1, -1], "NT2": [-1, -1], "NEW": [False, False]})
-        >>> derive_time_point_responses(rows, load_protocol())["OVRLRESP"].to_list()
+        >>> derive_time_point_responses(rows, load_protocol("NCT07334483"))["OVRLRESP"].to_list()
         [None, 'PR']
     """
     r = protocol.response

@@ -17,7 +17,7 @@ Python. So every page:
 Example:
     >>> import nbformat
     >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("## Subjects")])
-    >>> text = export_html(nb, audience="investigator", title="Overview", study="NCT07334483",
+    >>> text = export_html(nb, audience="investigator", title="Overview", study="TRIAL-1",
     ...                    data_cutoff="2026-03-31", run_time="2026-04-01 08:00 UTC")
     >>> "https://" in text.split("<body")[1]
     False
@@ -38,10 +38,12 @@ import nbformat
 
 from trialkit.cache import cache_dir
 from trialkit.errors import TrialkitError
+from trialkit.report.vega import vl_version
 
 TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "trialkit"
-CONFIDENTIALITY = "Confidential — contains trial data of NCT07334483; do not forward"
+# Used only when the study's protocol gives no line of its own (Protocol.confidentiality).
+CONFIDENTIALITY = "Confidential: contains clinical trial data; do not forward"
 AUDIENCES = ("investigator", "analyst")
 BUNDLE_ID = "trialkit-vega-bundle"
 _TOC_MARK = "<!--trialkit-toc-->"
@@ -96,19 +98,15 @@ def vega_bundle() -> str:
 
 
 def _bundle_cache_file() -> Path:
-    from trialkit.report.notebook import _vl_version
-
     root = cache_dir()
     version = re.sub(r"[^A-Za-z0-9.]", "_", metadata.version("vl-convert-python"))
-    return root / f"vega-bundle-vlconvert{version}-vl{_vl_version()}.js"
+    return root / f"vega-bundle-vlconvert{version}-vl{vl_version()}.js"
 
 
 def _build_vega_bundle() -> str:
     import vl_convert
 
-    from trialkit.report.notebook import _vl_version
-
-    code = vl_convert.javascript_bundle(vl_version=_vl_version())
+    code = vl_convert.javascript_bundle(vl_version=vl_version())
     # A literal "</script" inside would end the element early.
     code = re.sub(r"</(script)", r"<\\/\1", code, flags=re.I)
     return f"(function(){{\n{code}{_BUNDLE_END}"
@@ -138,7 +136,8 @@ def _text(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def header_html(*, title: str, study: str, data_cutoff: str | None, run_time: str) -> str:
+def header_html(*, title: str, study: str, data_cutoff: str | None, run_time: str,
+                confidentiality: str | None = None) -> str:
     """The page header: study, title, data cutoff, run time and the confidentiality line (escaped).
 
     Example:
@@ -154,13 +153,14 @@ def header_html(*, title: str, study: str, data_cutoff: str | None, run_time: st
         f'<div><dt>Data cutoff</dt><dd class="trialkit-cutoff">{cutoff}</dd></div>'
         f'<div><dt>Run</dt><dd class="trialkit-run-time">{_text(run_time)}</dd></div>'
         "</dl>"
-        f'<p class="trialkit-confidential">{_text(CONFIDENTIALITY)}</p>'
+        f'<p class="trialkit-confidential">{_text(confidentiality or CONFIDENTIALITY)}</p>'
         "</header>"
     )
 
 
-def footer_html(*, study: str, run_time: str) -> str:
-    return (f'<footer class="trialkit-footer">{_text(CONFIDENTIALITY)}. Study {_text(study)}; '
+def footer_html(*, study: str, run_time: str, confidentiality: str | None = None) -> str:
+    line = (confidentiality or CONFIDENTIALITY).rstrip(".")
+    return (f'<footer class="trialkit-footer">{_text(line)}. Study {_text(study)}; '
             f"generated {_text(run_time)} by trialkit. Works offline; charts are interactive "
             "when JavaScript is allowed and static images otherwise.</footer>")
 
@@ -206,16 +206,17 @@ def _prepare(notebook: nbformat.NotebookNode, *, audience: str, title: str, stud
 
 
 def export_html(notebook: nbformat.NotebookNode, *, audience: str, title: str, study: str,
-                data_cutoff: str | None, run_time: str) -> str:
+                data_cutoff: str | None, run_time: str, confidentiality: str | None = None) -> str:
     """An executed notebook as one self-contained offline HTML page.
 
     Args:
         notebook: the executed notebook (not modified).
         audience: ``investigator`` (code hidden) or ``analyst`` (code shown).
         title: the report title for the header and ``<title>``.
-        study: the study id, e.g. ``NCT07334483``.
+        study: how the header names the study (``Protocol.display_id``).
         data_cutoff: ISO date or None.
         run_time: when the run started, as shown to readers.
+        confidentiality: the study's confidentiality line (``Protocol.confidentiality``).
 
     Returns:
         The HTML text (UTF-8 when written). The nbconvert exporter and the vega bundle are
@@ -238,8 +239,9 @@ def export_html(notebook: nbformat.NotebookNode, *, audience: str, title: str, s
             "audience": audience,
             "css": theme_css(),
             "vega_bundle": _locked_bundle() if has_charts else "",
-            "header_html": header_html(title=title, study=study, data_cutoff=data_cutoff, run_time=run_time),
-            "footer_html": footer_html(study=study, run_time=run_time),
+            "header_html": header_html(title=title, study=study, data_cutoff=data_cutoff, run_time=run_time,
+                                       confidentiality=confidentiality),
+            "footer_html": footer_html(study=study, run_time=run_time, confidentiality=confidentiality),
         },
         "metadata": {"name": title},
     }
@@ -249,7 +251,7 @@ def export_html(notebook: nbformat.NotebookNode, *, audience: str, title: str, s
 
 
 def page(title: str, body_html: str, *, study: str, data_cutoff: str | None, run_time: str,
-         include_vega: bool | None = None) -> str:
+         include_vega: bool | None = None, confidentiality: str | None = None) -> str:
     """A non-notebook page (e.g. the run's ``index.html``) in the same shell as the reports.
 
     Args:
@@ -261,7 +263,7 @@ def page(title: str, body_html: str, *, study: str, data_cutoff: str | None, run
         include_vega: add the vega bundle; default: only if the body holds a trialkit chart.
 
     Example:
-        >>> text = page("Run index", "<h2>Reports</h2><h2>Failures</h2>", study="NCT07334483",
+        >>> text = page("Run index", "<h2>Reports</h2><h2>Failures</h2>", study="TRIAL-1",
         ...             data_cutoff="2026-03-31", run_time="2026-04-01 08:00 UTC")
         >>> 'href="#' in text and "Reports</a>" in text
         True
@@ -281,10 +283,10 @@ def page(title: str, body_html: str, *, study: str, data_cutoff: str | None, run
         f'<style id="trialkit-theme">\n{theme_css()}\n</style>\n'
         "</head>\n"
         '<body class="trialkit-page">\n'
-        f"{header_html(title=title, study=study, data_cutoff=data_cutoff, run_time=run_time)}\n"
+        f"{header_html(title=title, study=study, data_cutoff=data_cutoff, run_time=run_time, confidentiality=confidentiality)}\n"
         f'<div class="trialkit-layout">\n{_TOC_MARK}\n'
         f'<main class="trialkit-content jp-RenderedMarkdown">\n{body_html}\n</main>\n</div>\n'
-        f"{footer_html(study=study, run_time=run_time)}\n"
+        f"{footer_html(study=study, run_time=run_time, confidentiality=confidentiality)}\n"
         "</body>\n</html>\n"
     )
     return _with_toc(doc)

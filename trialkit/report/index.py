@@ -6,7 +6,7 @@ messages and the study come from files a user controls.
 
 Example:
     >>> from trialkit.report.index import render_index
-    >>> manifest = {"params": {"study": "NCT07334483", "data_cutoff": "2026-10-31"},
+    >>> manifest = {"params": {"data_cutoff": "2026-10-31"}, "study": {"display_id": "TRIAL-1"},
     ...             "run_start": "2026-11-25T08:00:00+00:00", "run_name": "demo_2026-10-31",
     ...             "reports": [{"report": "swimmer", "status": "ok", "html": "swimmer.html",
     ...                          "html_bytes": 2400000, "error": None}]}
@@ -34,12 +34,13 @@ def write_index(path: Path, manifest: Mapping[str, Any]) -> None:
 def render_index(manifest: Mapping[str, Any]) -> str:
     """The whole index page for a run's manifest (see :func:`trialkit.report.runner.build_manifest`)."""
     params = manifest.get("params", {})
-    study = params.get("study") or "NCT07334483"
+    study = manifest.get("study") or {}
     cutoff = params.get("data_cutoff")
     run_time = format_run_time(manifest.get("run_start"))
     body = summary_html(manifest) + reports_table_html(manifest.get("reports", []))
-    return page(f"Reports: {manifest.get('run_name', '')}", body, study=study, data_cutoff=cutoff,
-                run_time=run_time)
+    return page(f"Reports: {manifest.get('run_name', '')}", body,
+                study=str(study.get("display_id") or params.get("study") or "(study not named)"),
+                data_cutoff=cutoff, run_time=run_time, confidentiality=study.get("confidentiality"))
 
 
 def summary_html(manifest: Mapping[str, Any]) -> str:
@@ -66,8 +67,6 @@ def reports_table_html(reports: list[Mapping[str, Any]]) -> str:
 
 def report_row_html(report: Mapping[str, Any]) -> str:
     """One row; a failed report shows the reason and links its executed notebook instead."""
-    from trialkit.report.runner import describe_error
-
     name = escape(str(report.get("report", "")))
     if report.get("status") == "ok" and report.get("html"):
         link = f'<a href="{escape(str(report["html"]), quote=True)}">{name}</a>'
@@ -81,6 +80,14 @@ def report_row_html(report: Mapping[str, Any]) -> str:
                   f'{escape(describe_error(report.get("error")))}{kept}')
     title = escape(str(report.get("title") or ""))
     return f"<tr><td>{link}</td><td>{title}</td><td>{status}</td><td>{escape(format_size(report.get('html_bytes')))}</td></tr>"
+
+
+def describe_error(error: Mapping[str, Any] | None) -> str:
+    """'cell 4: ValueError: planted failure' — the one line the index and log show."""
+    if not error:
+        return ""
+    where = f"cell {error['cell']}: " if error.get("cell") is not None else f"{error.get('stage', '')}: "
+    return f"{where}{error.get('exception', 'Error')}: {error.get('message', '')}"
 
 
 def format_size(size: int | None) -> str:

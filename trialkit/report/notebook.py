@@ -39,6 +39,7 @@ from typing import Any
 import polars as pl
 
 from trialkit.report.files import write_bytes
+from trialkit.report.vega import vl_version
 
 AUDIENCES = ("investigator", "analyst")
 RENDERER = "trialkit"
@@ -97,7 +98,7 @@ def chart_svg(spec: Mapping[str, Any], *, prefix: str | None = None) -> str:
     """
     import vl_convert
 
-    svg = vl_convert.vegalite_to_svg(dict(spec), vl_version=_vl_version())
+    svg = vl_convert.vegalite_to_svg(dict(spec), vl_version=vl_version())
     if prefix is None:
         prefix = "c" + hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:10]
     ids = set(re.findall(r'\bid="([^"]+)"', svg))
@@ -107,13 +108,6 @@ def chart_svg(spec: Mapping[str, Any], *, prefix: str | None = None) -> str:
         svg = re.sub(rf"url\(#({alternation})\)", rf"url(#{prefix}-\1)", svg)
         svg = re.sub(rf'href="#({alternation})"', rf'href="#{prefix}-\1"', svg)
     return svg
-
-
-def _vl_version() -> str:
-    import altair as alt
-
-    major_minor = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
-    return major_minor
 
 
 def _json_for_script(obj: Any) -> str:
@@ -230,28 +224,60 @@ def setup(*, audience: str = "analyst", output_dir: str | os.PathLike[str] = "",
                 metadata=dict(LIVE_BUNDLE_METADATA), raw=True)
 
 
-def load_study(data_dir: str | os.PathLike[str] = "", *, protocol: Any = None, report: str | None = None):
-    """Read and validate the study data folder; ``""`` means the built-in demo study.
+def load_study(report: str, *, study: Any = "", data_dir: Any = "", data_cutoff: Any = "",
+               sites: Any = (), arms: Any = ()):
+    """The study a report notebook reads (:func:`trialkit.study.open_study`): read, checked, cut off, filtered.
 
-    Args:
-        data_dir: the study data folder ("" → :func:`trialkit.demo.demo_data_dir`).
-        protocol: study id or protocol file (default: the package's protocol).
-        report: read only what this report needs (None: every dataset).
-
-    Returns:
-        The :class:`trialkit.io.Study` (frames, files, findings).
+    The same resolution as ``trialkit run``: an empty ``data_dir`` is the built-in demo
+    study with its cutoff, an empty ``study`` the protocol matching the data's STUDYID.
 
     Example (a notebook cell)::
 
-        data = load_study(data_dir, protocol=study)
+        data = load_study("study_overview", study=study, data_dir=data_dir,
+                          data_cutoff=data_cutoff, sites=sites, arms=arms)
     """
-    from trialkit.io import read_study
+    from trialkit.study import open_study
 
-    if not str(data_dir or "").strip():
-        from trialkit.demo import demo_data_dir
+    return open_study(report, study=study, data_dir=data_dir, data_cutoff=data_cutoff, sites=sites, arms=arms)
 
-        data_dir = demo_data_dir()
-    return read_study(data_dir, report=report, protocol=protocol or None)
+
+def show_scope(data: Any, name: str = "left_out") -> None:
+    """What this report covers and what it leaves out, shown once near the top of every report.
+
+    - the protocol used (a warning when it is generic, built from the data);
+    - the data cutoff and the records dated after it, per dataset;
+    - every subject the cutoff and the ``sites``/``arms`` filters leave out, with the reason
+      (in a run also ``tables/<name>.csv``, and ``tables/cutoff.csv``);
+    - why screening counts cannot be shown, when the folder has ADSL only.
+
+    Args:
+        data: the :class:`trialkit.study.ReportStudy` of :func:`load_study`.
+        name: file stem of the left-out subjects' CSV.
+    """
+    from trialkit.derive.scope import describe_cutoff, describe_left_out, summarize_cutoff, summarize_left_out
+
+    protocol = data.protocol
+    notes = []
+    if protocol.generic:
+        notes.append(f"<p class=\"trialkit-note trialkit-note-warning\"><strong>No protocol file for this "
+                     f"study:</strong> {html.escape(protocol.display_id)} is shown with a generic protocol built "
+                     f"from the data (its arms and sites; no dosing windows, no eligibility catalog). Checks "
+                     f"that need a protocol rule are skipped and say so.</p>")
+    else:
+        notes.append(f"<p class=\"trialkit-note\">Protocol: {html.escape(protocol.display_id)} — "
+                     f"{html.escape(protocol.title)}.</p>")
+    source = "ADSL (this folder has no DM)" if data.source == "ADSL" else "DM"
+    notes.append(f"<p class=\"trialkit-note\">Subjects from {html.escape(source)}. "
+                 f"{html.escape(describe_cutoff(data.cutoff_summary, data.params.data_cutoff))}</p>")
+    if data.screening_note:
+        notes.append(f"<p class=\"trialkit-note trialkit-note-warning\">{html.escape(data.screening_note)}</p>")
+    _display_html('<div class="trialkit-scope">' + "".join(notes) + "</div>")
+    cut = summarize_cutoff(data.cutoff_summary)
+    if data.params.data_cutoff is not None and cut.height:
+        show_table(cut, "cutoff", title=f"Records and dates after the data cutoff {data.params.data_cutoff}",
+                   subtitle="Left out of every table and chart of this report.")
+    show_table(summarize_left_out(data.screened), name, title="Subjects left out by the cutoff and filters",
+               subtitle=describe_left_out(data.screened, source=data.source))
 
 
 def _display_html(markup: str) -> None:

@@ -3,12 +3,17 @@
 A params file is one YAML mapping per scheduled report run (DESIGN.md section 3). Every key
 is optional; an empty file runs every report on the built-in demo study.
 
-Keys every report understands (checked here, before any notebook runs):
+The keys a params file may hold are the parameters the report notebooks declare in their
+``parameters`` cells (each notebook declares only the keys it reads); a key that no report
+reads is an error, with a "did you mean". The DESIGN section 3 keys have these rules:
 
 ==================== =================================== =====================================
 key                  value                               default
 ==================== =================================== =====================================
-study                a protocol id shipped with trialkit NCT07334483
+study                a registry id or sponsor code of a  the protocol whose id matches the
+                     shipped protocol, or a protocol     data's STUDYID, else a generic one
+                     YAML file (relative: to the params  built from the data
+                     file's folder)
 data_dir             a study data folder; a relative     the built-in demo study
                      path is resolved against the folder (``trialkit.demo.demo_data_dir()``)
                      of the params file, not the cwd     also when null or ""
@@ -16,8 +21,11 @@ data_cutoff          ISO date ``YYYY-MM-DD``             the demo's cutoff with 
                                                          else none (all records)
 sites                list of site ids, e.g. ["01"]       all sites
 arms                 list of the protocol's arm codes    all arms
-assessor             BICR | INVESTIGATOR                 the notebook's default
-criteria             mRECIST | RECIST 1.1                the notebook's default
+assessor             an assessor of the protocol (BICR,  the notebook's default
+                     INVESTIGATOR; accepted spellings
+                     in the protocol file)
+criteria             criteria of the protocol (mRECIST,  the notebook's default
+                     RECIST 1.1, ...)
 confirmed            true | false                        the notebook's default
 best_change_window   until_pd | all_post_baseline        the notebook's default
 audience             investigator (code hidden) |        the notebook's default
@@ -25,9 +33,13 @@ audience             investigator (code hidden) |        the notebook's default
 title                text                                each notebook's own title
 ==================== =================================== =====================================
 
+``data_dir``, ``data_cutoff`` and ``study`` are resolved by
+:func:`trialkit.study.resolve_parameters`, the same function a notebook uses when run by
+hand, so a run and an interactive session read the same data. ``assessor``, ``criteria``
+and ``arms`` are checked against the protocol of the study (given, matched, or generic).
 A key set to ``null`` (or ``""``) takes the notebook's own default (it is not injected).
-A notebook may declare more parameters in its ``parameters`` cell; their type is the type
-of the default there (str, int, float, bool, list, dict; a ``None`` default takes anything).
+Other parameters a notebook declares are typed by their default there (str, int, float,
+bool, list, dict; a ``None`` default takes anything).
 
 Keys the runner itself reads (never passed to a notebook):
 
@@ -67,16 +79,16 @@ _ANY = object()  # a parameter whose default is None (or not a literal): any val
 _RUN_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
-# DESIGN.md section 3: always valid keys, with the allowed values where they are a choice.
+# DESIGN.md section 3: the types of the standard keys, wherever a notebook declares them.
 STANDARD_TYPES: dict[str, tuple[type, ...]] = {
     "study": (str,), "data_dir": (str, type(None)), "data_cutoff": (str, dt.date, type(None)),
     "sites": (list, type(None)), "arms": (list, type(None)), "assessor": (str,),
     "criteria": (str,), "confirmed": (bool,), "best_change_window": (str,),
     "audience": (str,), "title": (str, type(None)),
 }
+# Choices that are trialkit's own (the trial's names, arms, assessors and criteria, come from
+# the study's protocol file: see check_protocol_value).
 CHOICES: dict[str, tuple[str, ...]] = {
-    "assessor": ("BICR", "INVESTIGATOR"),
-    "criteria": ("mRECIST", "RECIST 1.1"),
     "audience": ("investigator", "analyst"),
     "best_change_window": ("until_pd", "all_post_baseline"),
 }
@@ -108,6 +120,7 @@ class RunParams:
         reports: report names this file selects (None: every notebook).
         data_dir: the study data folder the notebooks read.
         demo: True when ``data_dir`` is the built-in demo study.
+        protocol: the study's :class:`trialkit.protocol.Protocol` (headers, confidentiality line).
     """
 
     path: Path
@@ -117,6 +130,7 @@ class RunParams:
     data_dir: Path
     demo: bool
     raw: dict[str, Any] = field(default_factory=dict)
+    protocol: Any = None
 
 
 # ---------------------------------------------------------------------------------------
@@ -162,13 +176,19 @@ def collect_parameters(notebooks: Mapping[str, Path]) -> dict[str, dict[str, Any
 
 
 def allowed_types(parameters: Mapping[str, Mapping[str, Any]]) -> dict[str, tuple[type, ...] | object]:
-    """The accepted Python types per key: DESIGN section 3 keys, then the notebooks' own."""
-    types: dict[str, tuple[type, ...] | object] = dict(STANDARD_TYPES)
+    """The keys some notebook declares, with their accepted Python types (DESIGN section 3's
+    for the standard keys, else the type of the notebook's default).
+
+    Example:
+        >>> allowed_types({"overview": {"data_cutoff": "", "top_n": 10}})
+        {'data_cutoff': (<class 'str'>, <class 'datetime.date'>, <class 'NoneType'>), 'top_n': (<class 'int'>,)}
+    """
+    types: dict[str, tuple[type, ...] | object] = {}
     for declared in parameters.values():
         for name, default in declared.items():
             if name in types or name in RESERVED_KEYS:
                 continue
-            types[name] = _type_of_default(default)
+            types[name] = STANDARD_TYPES.get(name) or _type_of_default(default)
     return types
 
 
@@ -269,24 +289,55 @@ def check_params(raw: Mapping[str, Any], lines: Mapping[str, int], *, path: Path
                  types: Mapping[str, Any], notebooks: Mapping[str, Path]) -> list[str]:
     """Every problem of one params file, one message each (empty when the file is valid)."""
     problems = []
+    protocol = ParamsProtocol(raw, base=path.parent)
     for key, value in raw.items():
         where = f"trialkit: params file {path}, line {lines.get(key, '?')}, key '{key}'"
         problem = check_key(key, value, types=types, notebooks=notebooks, base=path.parent,
-                            study=raw.get("study") if isinstance(raw.get("study"), str) else None)
+                            protocol=protocol)
         if problem:
             problems.append(f"{where}: {problem}")
     return problems
 
 
+class ParamsProtocol:
+    """The protocol of a params file's study, resolved once and only when a check needs it.
+
+    Calling it returns the :class:`~trialkit.protocol.Protocol`, or None when the file's own
+    ``study`` or ``data_dir`` is wrong (that key reports its own problem).
+    """
+
+    def __init__(self, raw: Mapping[str, Any], *, base: Path):
+        self.raw, self.base = raw, base
+        self._done, self._protocol = False, None
+
+    def __call__(self) -> Any:
+        if not self._done:
+            self._done = True
+            from trialkit.errors import TrialkitError
+            from trialkit.study import protocol_of_folder, resolve_parameters
+
+            study = self.raw.get("study")
+            data_dir = self.raw.get("data_dir")
+            try:
+                params = resolve_parameters(study=study if isinstance(study, str) else "",
+                                            data_dir=data_dir if isinstance(data_dir, str) else "", base=self.base)
+                self._protocol = protocol_of_folder(params)
+            except (TrialkitError, OSError):
+                self._protocol = None
+        return self._protocol
+
+
 def check_key(key: str, value: Any, *, types: Mapping[str, Any], notebooks: Mapping[str, Path],
-              base: Path, study: str | None = None) -> str | None:
+              base: Path, protocol: Any = None) -> str | None:
     """What is wrong with one key and value, or None.
 
     Example:
         >>> check_key("data_cutof", "2026-10-31", types=STANDARD_TYPES, notebooks={},
         ...           base=Path(".")).splitlines()[0]
         "is not a parameter of any report (did you mean 'data_cutoff'?)."
-        >>> check_key("assessor", "BICR", types=STANDARD_TYPES, notebooks={}, base=Path(".")) is None
+        >>> from trialkit.protocol import load_protocol
+        >>> check_key("assessor", "bicr", types=STANDARD_TYPES, notebooks={}, base=Path("."),
+        ...           protocol=lambda: load_protocol("NCT07334483")) is None
         True
     """
     if key in RESERVED_KEYS:
@@ -303,7 +354,7 @@ def check_key(key: str, value: Any, *, types: Mapping[str, Any], notebooks: Mapp
         return f"expected {_describe(expected)}, got {type(value).__name__} {value!r}."
     if isinstance(expected, tuple) and bool not in expected and isinstance(value, bool):
         return f"expected {_describe(expected)}, got a boolean ({value!r})."
-    return check_value(key, value, base=base, study=study)
+    return check_value(key, value, base=base, protocol=protocol)
 
 
 def unknown_key_message(key: str, known: Iterable[str]) -> str:
@@ -324,22 +375,30 @@ def did_you_mean(value: Any, options: Iterable[str], cutoff: float = 0.6) -> str
     return f" (did you mean '{by_lower[close[0]]}'?)" if close else ""
 
 
-def check_value(key: str, value: Any, *, base: Path, study: str | None = None) -> str | None:
-    """The value rules of DESIGN section 3 for one key of the right type."""
+def check_value(key: str, value: Any, *, base: Path, protocol: Any = None) -> str | None:
+    """The value rules of DESIGN section 3 for one key of the right type.
+
+    ``protocol`` (a callable returning the study's Protocol or None) checks the keys whose
+    values the protocol names: ``assessor``, ``criteria``, ``arms``.
+    """
     if key in CHOICES and value not in CHOICES[key]:
         return f"{value!r} is not one of {' | '.join(CHOICES[key])}{did_you_mean(value, CHOICES[key], 0.5)}."
     if key == "data_cutoff" and value not in (None, ""):
         return check_iso_date(value)
     if key == "data_dir" and value not in (None, ""):
-        folder = resolve_data_dir(value, base)
+        folder = Path(value).expanduser()
+        folder = (folder if folder.is_absolute() else base / folder).resolve()
         if not folder.is_dir():
             return (f"folder {folder} does not exist (a relative data_dir is read from the params "
                     f"file's folder, {base.resolve()}); omit data_dir to use the built-in demo study.")
     if key in ("sites", "arms") and value is not None:
         if not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
             return f"expected a list of codes such as [{'A, B' if key == 'arms' else '01, 02'}], got {value!r}."
-    if key in ("study", "arms"):
-        return check_protocol_value(key, value, study=study)
+    if key == "study":
+        return check_study_value(value, base=base)
+    if key in ("assessor", "criteria", "arms") and protocol is not None and value not in (None, ""):
+        found = protocol()
+        return check_protocol_value(key, value, found) if found is not None else None
     return None
 
 
@@ -358,19 +417,44 @@ def check_iso_date(value: Any) -> str | None:
     return None
 
 
-def check_protocol_value(key: str, value: Any, *, study: str | None = None) -> str | None:
-    """``study`` must name a shipped protocol; ``arms`` must be that protocol's arm codes."""
+def check_study_value(value: Any, *, base: Path) -> str | None:
+    """``study`` must name a shipped protocol (id or sponsor code) or a protocol YAML file."""
     from trialkit.protocol import load_protocol
 
+    if value in (None, ""):
+        return None
+    text = str(value)
+    if Path(text).suffix.lower() in (".yaml", ".yml") and not Path(text).is_absolute():
+        text = str((base / text).resolve())
     try:
-        protocol = load_protocol(value if key == "study" else study)
+        load_protocol(text)
     except ProtocolError as exc:
         return str(exc).removeprefix("trialkit: ")
+    return None
+
+
+def check_protocol_value(key: str, value: Any, protocol: Any) -> str | None:
+    """``assessor`` and ``criteria`` must be names the protocol knows; ``arms`` its arm codes.
+
+    Example:
+        >>> from trialkit.protocol import load_protocol
+        >>> check_protocol_value("criteria", "mrecst", load_protocol("NCT07334483"))
+        "'mrecst' is not criteria of NCT07334483 (ST561-1): mRECIST | RECIST 1.1 (did you mean 'mRECIST'?)."
+    """
     if key == "arms":
         unknown = [str(a) for a in value if str(a) not in protocol.arm_codes]
         if unknown:
+            hint = did_you_mean(unknown[0], protocol.arm_codes, 0.5)
             return (f"arm code(s) {', '.join(unknown)} not in the protocol "
-                    f"({protocol.study_id}: {', '.join(protocol.arm_codes)}).")
+                    f"({protocol.display_id}: {', '.join(protocol.arm_codes) or 'no arms'}){hint}.")
+        return None
+    kind = "assessor" if key == "assessor" else "criteria"
+    found = protocol.assessor_key(value) if kind == "assessor" else protocol.criteria_key(value)
+    if found is None:
+        names = protocol.spellings(kind)
+        what = "an assessor" if kind == "assessor" else "criteria"
+        return (f"{value!r} is not {what} of {protocol.display_id}: {' | '.join(names)}"
+                f"{did_you_mean(value, names, 0.5)}.")
     return None
 
 
@@ -405,46 +489,41 @@ def _describe(expected: tuple[type, ...]) -> str:
 def resolve_params(raw: Mapping[str, Any], *, path: Path, reports: Sequence[str] | None) -> RunParams:
     """Turn a checked params mapping into what the runner needs (absolute paths, ISO dates).
 
+    ``data_dir``, ``data_cutoff`` and ``study`` go through
+    :func:`trialkit.study.resolve_parameters` (relative paths from the params file's
+    folder), as in a notebook run by hand; ``assessor`` and ``criteria`` become the
+    protocol's own names (``bicr`` -> ``BICR``).
+
     Example:
         >>> resolve_params({}, path=Path("params/demo.yaml"), reports=None).run_name  # doctest: +SKIP
         'demo_2026-10-31'
     """
+    from trialkit.study import protocol_of_folder, resolve_parameters
+
     # null (or "") means "the notebook's own default": such keys are not injected at all
     values = {k: v for k, v in raw.items() if k not in RUNNER_KEYS and v is not None and v != ""}
-    demo = "data_dir" not in values
-    data_dir = demo_dir() if demo else resolve_data_dir(values["data_dir"], path.parent)
-    values["data_dir"] = str(data_dir)
     cutoff = values.get("data_cutoff")
-    if cutoff is None and demo:
-        cutoff = demo_cutoff()  # the demo's data end there; say so in every report
-    if cutoff is not None:
-        values["data_cutoff"] = cutoff.isoformat() if isinstance(cutoff, dt.date) else str(cutoff)
+    resolved = resolve_parameters(study=values.get("study", ""), data_dir=values.get("data_dir", ""),
+                                  data_cutoff=cutoff.isoformat() if isinstance(cutoff, dt.date) else cutoff or "",
+                                  sites=values.get("sites"), arms=values.get("arms"), base=path.parent)
+    protocol = protocol_of_folder(resolved)
+    values["data_dir"] = str(resolved.data_dir)
+    if resolved.study:
+        values["study"] = resolved.study
+    if resolved.data_cutoff is not None:
+        values["data_cutoff"] = resolved.data_cutoff.isoformat()
     for key in ("sites", "arms"):
         if key in values:
             values[key] = [str(v) for v in values[key]]
+    if "assessor" in values:
+        values["assessor"] = protocol.assessor_key(values["assessor"]) or values["assessor"]
+    if "criteria" in values:
+        key = protocol.criteria_key(values["criteria"])
+        values["criteria"] = protocol.criteria[key]["label"] if key else values["criteria"]
     run_name = raw.get("run_name") or f"{path.stem}_{values.get('data_cutoff') or 'nocutoff'}"
     chosen = list(reports) if reports else raw.get("reports")
     return RunParams(path=path, values=values, run_name=run_name, reports=chosen,
-                     data_dir=data_dir, demo=demo, raw=dict(raw))
-
-
-def resolve_data_dir(value: str, base: Path) -> Path:
-    """A relative data_dir is relative to the params file's folder (so cron's cwd does not matter)."""
-    folder = Path(value).expanduser()
-    return (folder if folder.is_absolute() else base / folder).resolve()
-
-
-def demo_dir() -> Path:
-    """The built-in demo study's folder (generated once, then cached by trialkit.demo)."""
-    from trialkit.demo import demo_data_dir
-
-    return Path(demo_data_dir()).resolve()
-
-
-def demo_cutoff() -> str:
-    from trialkit.demo import DEFAULT_CUTOFF
-
-    return str(DEFAULT_CUTOFF)
+                     data_dir=resolved.data_dir, demo=resolved.demo, raw=dict(raw), protocol=protocol)
 
 
 def check_unique_run_names(runs: Sequence[RunParams]) -> None:

@@ -60,6 +60,7 @@ import nbformat  # noqa: E402
 from trialkit.errors import ParamsError
 from trialkit.report.files import make_shareable, write_text
 from trialkit.report.html import export_html, vega_bundle
+from trialkit.report.index import describe_error, write_index
 from trialkit.report.params import RunParams, collect_parameters, load_params_files, read_notebook_parameters
 
 def _project_root() -> Path:
@@ -195,10 +196,18 @@ def run_reports(params_files: Sequence[str | Path], *, out: str | Path | None = 
         raise ParamsError(f"trialkit: --jobs must be at least 1, got {jobs}.")
     notebooks = find_notebooks(notebooks_dir)
     runs = load_params_files(params_files, notebooks=notebooks, reports=reports)
-    declared = collect_parameters(notebooks)
     out_root = Path(out) if out else REPO_ROOT / "outputs"
     out_root.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as locks:
+        for run in runs:  # two runs never write one run folder at once (the second waits)
+            locks.enter_context(run_folder_lock(out_root, run.run_name))
+        return _run_locked(runs, notebooks, out_root, started, jobs=jobs, progress=progress, pool=pool)
+
+
+def _run_locked(runs: Sequence[RunParams], notebooks: Mapping[str, Path], out_root: Path, started: float, *,
+                jobs: int | None, progress: bool | None, pool: str) -> RunResult:
     run_time = dt.datetime.now(dt.timezone.utc)
+    declared = collect_parameters(notebooks)
     stagings = {run.run_name: make_staging(out_root, run.run_name) for run in runs}
     try:
         with pinned_jupyter_env() as scratch:
@@ -263,6 +272,57 @@ def parameterize(run: RunParams, declared: Mapping[str, Any], output_dir: Path) 
     if "output_dir" in declared:
         values["output_dir"] = str(output_dir)
     return values
+
+
+@contextlib.contextmanager
+def run_folder_lock(out_root: Path, run_name: str, *, timeout: float | None = None) -> Iterator[None]:
+    """Hold ``<out>/.<run-name>.lock`` while a run writes ``<out>/<run-name>``.
+
+    A second ``trialkit run`` of the same run folder waits (one log line says so) until the
+    first is done, then builds its own; after ``timeout`` seconds
+    (``$TRIALKIT_LOCK_TIMEOUT``, default 1800) it stops with :class:`RunLockedError` (exit
+    75, "try again later"). The lock is an OS file lock (``flock``), so a killed run
+    releases it; the file is removed when the run ends. A waiter that wakes on a lock file
+    already removed (its inode no longer the path's) takes the new one instead, so two
+    runs never both hold the folder.
+    """
+    import fcntl
+
+    from trialkit.errors import RunLockedError
+
+    limit = float(os.environ.get("TRIALKIT_LOCK_TIMEOUT", 1800)) if timeout is None else timeout
+    path = out_root / f".{run_name}.lock"
+    deadline, said = time.monotonic() + limit, False
+    while True:
+        handle = open(path, "a+")  # noqa: SIM115 - held for the whole run
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            if time.monotonic() >= deadline:
+                raise RunLockedError(
+                    f"trialkit: another trialkit run is still writing {out_root / run_name} "
+                    f"(waited {limit:.0f} s).\n  Run again when it is done, or give this run "
+                    f"another run_name (or --out).") from None
+            if not said:
+                print(f"trialkit: another trialkit run is writing {out_root / run_name}; waiting for it "
+                      f"(up to {limit:.0f} s)", file=sys.stderr, flush=True)
+                said = True
+            time.sleep(0.1)
+            continue
+        try:
+            same = os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        handle.close()  # locked a file the previous holder already removed: take the new one
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # while still locked: a waiter then sees a new inode and retries
+        handle.close()
 
 
 def make_staging(out_root: Path, run_name: str) -> Path:
@@ -442,9 +502,10 @@ def export(notebook: nbformat.NotebookNode, task: ReportTask) -> str:
         notebook,
         audience=str(values.get("audience") or _parameter_default(task.notebook, "audience") or "investigator"),
         title=report_title(task),
-        study=str(values.get("study") or _parameter_default(task.notebook, "study") or "NCT07334483"),
+        study=task.run.protocol.display_id,
         data_cutoff=values.get("data_cutoff"),
         run_time=task.run_time,
+        confidentiality=task.run.protocol.confidentiality,
     )
 
 
@@ -466,8 +527,6 @@ def _parameter_default(notebook: Path, name: str) -> Any:
 def finish_run(run: RunParams, staging: Path, final: Path, reports: list[ReportResult], *,
                run_time: dt.datetime, ended: dt.datetime, context: Mapping[str, Any] | None = None) -> RunFolder:
     """Write manifest.json and index.html into the staging folder, then swap it into place."""
-    from trialkit.report.index import write_index
-
     folder = RunFolder(name=run.run_name, path=final, params_file=run.path, reports=reports)
     manifest = build_manifest(run, reports, started=run_time, ended=ended, context=context)
     write_text(json.dumps(manifest, indent=2, default=str) + "\n", staging / "manifest.json")
@@ -507,6 +566,7 @@ def build_manifest(run: RunParams, reports: Sequence[ReportResult], *, started: 
     return {
         "run_name": run.run_name,
         "params_file": str(run.path.resolve()),
+        "study": study_summary(run.protocol),
         "params": run.values,
         "demo_data": run.demo,
         "run_start": started.isoformat(timespec="seconds"),
@@ -518,6 +578,13 @@ def build_manifest(run: RunParams, reports: Sequence[ReportResult], *, started: 
         "versions": context.get("versions") or package_versions(),
         "git_commit": context["git_commit"] if "git_commit" in context else git_commit(),
     }
+
+
+def study_summary(protocol: Any) -> dict[str, Any]:
+    """How the run folder names its study (index, e-mail): from the protocol that applies."""
+    return {"id": protocol.study_id, "sponsor_code": protocol.sponsor_code, "display_id": protocol.display_id,
+            "title": protocol.title, "confidentiality": protocol.confidentiality,
+            "protocol": protocol.source, "generic": protocol.generic}
 
 
 def input_files(data_dir: Path) -> list[dict[str, Any]]:
@@ -675,14 +742,6 @@ class Progress:
     def _log(self, line: str) -> None:
         self.stream.write(f"trialkit: {line}\n")
         self.stream.flush()
-
-
-def describe_error(error: Mapping[str, Any] | None) -> str:
-    """'cell 4: ValueError: planted failure' — the one line the index and log show."""
-    if not error:
-        return ""
-    where = f"cell {error['cell']}: " if error.get("cell") is not None else f"{error.get('stage', '')}: "
-    return f"{where}{error.get('exception', 'Error')}: {error.get('message', '')}"
 
 
 def _display_path(path: Path) -> str:

@@ -1,0 +1,258 @@
+"""Who the subjects are: status, randomization date, first dose, treated (DESIGN sections 2 and 5).
+
+One row per subject (DM, or ADSL when a folder holds ADaM only) in, the same rows with new
+columns out. The arm conventions of both SDTMIG versions are decided here, once:
+
+- a screen failure is ARMCD/ACTARMCD ``SCRNFAIL`` in any case (SDTMIG <= 3.2) or a blank arm
+  with ARMNRS ``SCREEN FAILURE`` (SDTMIG >= 3.3);
+- the randomization date comes from ADSL.RANDDT, else the DS milestone ``RANDOMIZED``, and
+  the source is recorded; first dose is never used as randomization;
+- a subject is treated when any study-treatment record (EX dose, PR procedure) exists.
+
+Example:
+    >>> dm = pl.DataFrame({"USUBJID": ["1", "2", "3"], "SITEID": ["01", "01", "02"],
+    ...                    "ARMCD": ["A", "SCRNFAIL", None]})
+    >>> derive_subject_status(dm)["STATUS"].to_list()
+    ['RANDOMIZED', 'SCREEN FAILURE', 'OTHER']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import polars as pl
+
+from trialkit.io.dates import compute_date
+from trialkit.io.terms import NON_ARM_CODES, col_or_null, compute_term
+
+#: STATUS values (DESIGN section 5, screening_subjects.csv), in this order.
+STATUSES = ["RANDOMIZED", "SCREEN FAILURE", "OTHER"]
+_NOT_RANDOMIZED = ["SCREEN FAILURE", "NOT ASSIGNED", "IN SCREENING AT CUTOFF"]
+
+
+def derive_randomization_date(subjects: pl.DataFrame, *, disposition: pl.DataFrame | None = None,
+                              adsl: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Add ``RANDDT`` and ``RANDDT_SOURCE`` (which source gave it) to one row per subject.
+
+    ADSL.RANDDT first (``adsl``, or ``subjects`` itself when it has a ``RANDDT`` column),
+    else the earliest DS milestone with DSDECOD "RANDOMIZED" (any case), dated by DSSTDTC
+    (DSDTC when DSSTDTC is empty). A partial DS date is not imputed: such a subject gets no
+    randomization date rather than a guessed one. First dose is never used: a subject with
+    neither source has RANDDT null and RANDDT_SOURCE null.
+
+    Args:
+        subjects: one row per subject with ``USUBJID`` (DM or ADSL).
+        disposition: the DS dataset, if any.
+        adsl: ADSL, if any (with ``RANDDT`` as a date or ISO text).
+
+    Returns:
+        ``subjects`` with ``RANDDT`` (Date) and ``RANDDT_SOURCE`` ("ADSL.RANDDT" |
+        "DS RANDOMIZED") replacing any earlier such columns.
+
+    Example:
+        >>> dm = pl.DataFrame({"USUBJID": ["S1", "S2"]})
+        >>> ds = pl.DataFrame({"USUBJID": ["S1"], "DSDECOD": ["RANDOMIZED"], "DSSTDTC": ["2025-09-03"]})
+        >>> derive_randomization_date(dm, disposition=ds)["RANDDT_SOURCE"].to_list()
+        ['DS RANDOMIZED', None]
+    """
+    base = subjects.drop([c for c in ("RANDDT", "RANDDT_SOURCE") if c in subjects.columns])
+    if adsl is None and "RANDDT" in subjects.columns:
+        adsl = subjects
+    parts = []
+    if adsl is not None and "RANDDT" in adsl.columns:
+        randdt = pl.col("RANDDT")
+        dtype = adsl.schema["RANDDT"]
+        if isinstance(dtype, pl.Datetime):
+            randdt = randdt.dt.date()  # a datetime cast to text ("2025-09-01 00:00:00") is no ISO date
+        elif dtype != pl.Date:
+            randdt = compute_date(randdt.cast(pl.String))
+        parts.append(adsl.select("USUBJID", randdt.alias("_ADSL_RANDDT"))
+                     .filter(pl.col("_ADSL_RANDDT").is_not_null())
+                     .group_by("USUBJID").agg(pl.col("_ADSL_RANDDT").min()))
+    if disposition is not None and {"USUBJID", "DSDECOD"} <= set(disposition.columns):
+        when = pl.coalesce(col_or_null(disposition, "DSSTDTC"), col_or_null(disposition, "DSDTC"))
+        parts.append(disposition
+                     .filter(compute_term(pl.col("DSDECOD")) == "RANDOMIZED")
+                     .select("USUBJID", compute_date(when).alias("_DS_RANDDT"))
+                     .filter(pl.col("_DS_RANDDT").is_not_null())
+                     .group_by("USUBJID").agg(pl.col("_DS_RANDDT").min()))
+    result = base
+    for part in parts:
+        result = result.join(part, on="USUBJID", how="left")
+    adsl_dt = pl.col("_ADSL_RANDDT") if "_ADSL_RANDDT" in result.columns else pl.lit(None, pl.Date)
+    ds_dt = pl.col("_DS_RANDDT") if "_DS_RANDDT" in result.columns else pl.lit(None, pl.Date)
+    return result.with_columns(
+        pl.coalesce(adsl_dt, ds_dt).cast(pl.Date).alias("RANDDT"),
+        pl.when(adsl_dt.is_not_null()).then(pl.lit("ADSL.RANDDT"))
+        .when(ds_dt.is_not_null()).then(pl.lit("DS RANDOMIZED"))
+        .otherwise(None).cast(pl.String).alias("RANDDT_SOURCE"),
+    ).drop([c for c in ("_ADSL_RANDDT", "_DS_RANDDT") if c in result.columns])
+
+
+def compute_arm_status(armcd: pl.Expr, actarmcd: pl.Expr, armnrs: pl.Expr) -> pl.Expr:
+    """Why a subject has no (or an unusual) arm, in ARMNRS terms, else ``"ASSIGNED"``.
+
+    SDTMIG <= 3.2 codes (``SCRNFAIL``, ``NOTASSGN``, ``NOTTRT``, ``UNPLAN`` in ARMCD or
+    ACTARMCD, any case) and SDTMIG >= 3.3 ARMNRS text (``"SCREEN FAILURE"``, ``"NOT
+    ASSIGNED"``, ...) give the same answer; a blank ARMCD without ARMNRS is
+    ``"NOT ASSIGNED"``.
+    """
+    code = compute_term(armcd)
+    actual = compute_term(actarmcd)
+    reason = compute_term(armnrs)
+    expr = pl.when(code == "SCRNFAIL").then(pl.lit("SCREEN FAILURE"))
+    expr = expr.when(reason == "SCREEN FAILURE").then(pl.lit("SCREEN FAILURE"))
+    expr = expr.when(actual == "SCRNFAIL").then(pl.lit("SCREEN FAILURE"))
+    for key, label in NON_ARM_CODES.items():
+        if key != "SCRNFAIL":
+            expr = expr.when(code == key).then(pl.lit(label))
+    expr = expr.when(code.is_null() & reason.is_not_null()).then(reason)
+    expr = expr.when(code.is_null()).then(pl.lit("NOT ASSIGNED"))
+    # assigned to an arm, but the actual arm says otherwise (SDTMIG <= 3.2 codes in ACTARMCD,
+    # >= 3.3 a reason in ARMNRS next to a filled ARMCD)
+    for key in ("NOTTRT", "UNPLAN"):
+        expr = expr.when(actual == key).then(pl.lit(NON_ARM_CODES[key]))
+    expr = expr.when(reason.is_not_null()).then(reason)
+    return expr.otherwise(pl.lit("ASSIGNED"))
+
+
+def derive_screen_failure(subjects: pl.DataFrame) -> pl.DataFrame:
+    """Add ``SCRNFAIL`` ("Y"/"N") and ``ARMSTAT`` to DM (or ADSL).
+
+    A screen failure is ARMCD or ACTARMCD ``SCRNFAIL`` in any case (SDTMIG <= 3.2, e.g.
+    pharmaverse's ``Scrnfail``) or blank arms with ARMNRS ``"SCREEN FAILURE"`` (SDTMIG
+    >= 3.3). ``NOTASSGN`` / ARMNRS ``"NOT ASSIGNED"`` (consented, never assigned, e.g. the
+    study closed) is *not* a screen failure and not randomized: ``SCRNFAIL`` "N",
+    ``ARMSTAT`` "NOT ASSIGNED". ``ARMSTAT`` is one of ASSIGNED, SCREEN FAILURE, NOT
+    ASSIGNED, ASSIGNED, NOT TREATED, UNPLANNED TREATMENT (or another ARMNRS text as given);
+    subjects with SCREEN FAILURE or NOT ASSIGNED were not randomized, the others were.
+
+    Example:
+        >>> dm = pl.DataFrame({"USUBJID": ["1", "2", "3", "4"], "ARMCD": ["A", "Scrnfail", None, "NOTASSGN"],
+        ...                    "ARMNRS": [None, None, "SCREEN FAILURE", None]})
+        >>> derive_screen_failure(dm)["SCRNFAIL"].to_list()
+        ['N', 'Y', 'Y', 'N']
+    """
+    status = compute_arm_status(col_or_null(subjects, "ARMCD"), col_or_null(subjects, "ACTARMCD"),
+                                col_or_null(subjects, "ARMNRS"))
+    return subjects.with_columns(status.alias("ARMSTAT")).with_columns(
+        pl.when(pl.col("ARMSTAT") == "SCREEN FAILURE").then(pl.lit("Y")).otherwise(pl.lit("N"))
+        .alias("SCRNFAIL"))
+
+
+def derive_subject_status(subjects: pl.DataFrame, *, site_labels: Mapping[str, str] | None = None,
+                          arm_labels: Mapping[str, str] | None = None) -> pl.DataFrame:
+    """Add ``STATUS`` (RANDOMIZED | SCREEN FAILURE | OTHER, DESIGN section 5), ``SITE`` and ``ARM_LABEL``.
+
+    The arm conventions are decided by :func:`derive_screen_failure` (both SDTMIG
+    conventions): a screen failure is SCREEN FAILURE; a subject never assigned an arm
+    (NOTASSGN, or a blank arm without reason, e.g. withdrawn during screening) is OTHER;
+    every other subject was randomized, including those assigned but never treated.
+    ``SITEID`` is cast to text so site codes such as "01" keep their zeros; ``SITE`` is the
+    label reports show: ``site_labels[SITEID]`` (the protocol's "01 Beijing ..."), or the
+    SITEID itself; ``ARM_LABEL`` likewise from ``arm_labels`` (null for non-randomized).
+
+    Example:
+        >>> dm = pl.DataFrame({"USUBJID": ["1", "2", "3"], "SITEID": ["01", "02", "02"],
+        ...                    "ARMCD": ["A", None, "Scrnfail"]})
+        >>> derive_subject_status(dm, arm_labels={"A": "A: SIRT"})["ARM_LABEL"].to_list()
+        ['A: SIRT', None, None]
+    """
+    with_status = derive_screen_failure(subjects)
+    status = (pl.when(pl.col("SCRNFAIL") == "Y").then(pl.lit("SCREEN FAILURE"))
+              .when(pl.col("ARMSTAT").is_in(_NOT_RANDOMIZED).not_()).then(pl.lit("RANDOMIZED"))
+              .otherwise(pl.lit("OTHER")))
+    site = col_or_null(subjects, "SITEID").alias("SITEID")
+    arm = col_or_null(subjects, "ARMCD")
+    return with_status.with_columns(
+        site,
+        site.replace_strict(dict(site_labels or {}), default=site, return_dtype=pl.String).alias("SITE"),
+        status.cast(pl.Enum(STATUSES)).alias("STATUS"),
+    ).with_columns(
+        pl.when(pl.col("STATUS") == "RANDOMIZED")
+        .then(arm.replace_strict(dict(arm_labels or {}), default=arm, return_dtype=pl.String))
+        .alias("ARM_LABEL"))
+
+
+def derive_first_dose(subjects: pl.DataFrame, *, exposure: pl.DataFrame | None = None,
+                      procedures: pl.DataFrame | None = None, treatment_procedures: tuple[str, ...] = ()
+                      ) -> pl.DataFrame:
+    """Add ``TRTSDT`` (first study treatment) and ``TREATED`` ("Y"/"N").
+
+    The first dose is the earliest complete start date of an EX record (``EXSTDTC``; a dose
+    of 0 is not a dose, as SDTMIG records a missed dose with EXOCCUR/ECOCCUR, never as 0) or
+    of a PR record whose ``PRTRT`` is one of ``treatment_procedures`` (the protocol's
+    treatments given as procedures, e.g. SIRT and cTACE, but not a planning procedure such
+    as the MAA mapping). ADSL's ``TRTSDT`` is used when ``subjects`` has it and no record
+    gives a date. Partial dates are not imputed: the first dose is a fact, not an estimate.
+
+    Example:
+        >>> dm = pl.DataFrame({"USUBJID": ["1", "2"]})
+        >>> ex = pl.DataFrame({"USUBJID": ["1", "1"], "EXSTDTC": ["2025-09-05", "2025-09-26"], "EXDOSE": [200.0, 200.0]})
+        >>> derive_first_dose(dm, exposure=ex).select("TRTSDT", "TREATED").rows()
+        [(datetime.date(2025, 9, 5), 'Y'), (None, 'N')]
+    """
+    parts = []
+    if exposure is not None and {"USUBJID", "EXSTDTC"} <= set(exposure.columns):
+        dosed = (pl.col("EXDOSE").fill_null(1) > 0) if "EXDOSE" in exposure.columns else pl.lit(True)
+        occurred = (compute_term(pl.col("EXOCCUR")) != "N").fill_null(True) if "EXOCCUR" in exposure.columns \
+            else pl.lit(True)
+        parts.append(exposure.filter(dosed & occurred)
+                     .select("USUBJID", compute_date(pl.col("EXSTDTC")).alias("_FIRST")))
+    if procedures is not None and treatment_procedures and {"USUBJID", "PRTRT", "PRSTDTC"} <= set(procedures.columns):
+        parts.append(procedures.filter(compute_term(pl.col("PRTRT")).is_in([t.upper() for t in treatment_procedures]))
+                     .select("USUBJID", compute_date(pl.col("PRSTDTC")).alias("_FIRST")))
+    base = subjects.drop([c for c in ("TREATED",) if c in subjects.columns])
+    adsl_first = pl.col("TRTSDT") if "TRTSDT" in base.columns and base.schema["TRTSDT"] == pl.Date \
+        else pl.lit(None, pl.Date)
+    if parts:
+        first = (pl.concat(parts).filter(pl.col("_FIRST").is_not_null())
+                 .group_by("USUBJID").agg(pl.col("_FIRST").min()))
+        base = base.join(first, on="USUBJID", how="left")
+        trtsdt = pl.coalesce(pl.col("_FIRST"), adsl_first)
+    else:
+        trtsdt = adsl_first
+    return (base.with_columns(trtsdt.cast(pl.Date).alias("TRTSDT"))
+            .with_columns(pl.when(pl.col("TRTSDT").is_not_null()).then(pl.lit("Y")).otherwise(pl.lit("N"))
+                          .alias("TREATED"))
+            .drop([c for c in ("_FIRST",) if c in base.columns]))
+
+
+def derive_subjects(frames: Mapping[str, pl.DataFrame], protocol) -> pl.DataFrame:
+    """One row per subject, from DM (or ADSL when the folder holds ADaM only), with everything reports share.
+
+    Columns added to the subject-level dataset's own: ``SOURCE`` ("DM" | "ADSL"), ``ARMSTAT``,
+    ``SCRNFAIL``, ``STATUS``, ``SITE`` and ``ARM_LABEL`` (the protocol's labels),
+    ``RANDDT`` and ``RANDDT_SOURCE``, ``TRTSDT`` and ``TREATED``, ``RFICDT`` (consent, a
+    complete date) and ``DTHDT``. From ADSL without ``ARMCD``, the arm code is ``ARM`` or
+    ``TRT01P``.
+
+    Args:
+        frames: dataset -> frame (``dm`` or ``adsl`` required; ``ds``, ``ex``, ``pr`` used).
+        protocol: the study's :class:`trialkit.protocol.Protocol` (labels; which
+            procedures are treatments).
+
+    Example:
+        >>> from trialkit.protocol import load_protocol
+        >>> dm = pl.DataFrame({"USUBJID": ["1", "2"], "SITEID": ["01", "01"], "ARMCD": ["A", "SCRNFAIL"]})
+        >>> ds = pl.DataFrame({"USUBJID": ["1"], "DSDECOD": ["RANDOMIZED"], "DSSTDTC": ["2025-09-03"]})
+        >>> derive_subjects({"dm": dm, "ds": ds}, load_protocol("NCT07334483")).select("STATUS", "RANDDT").rows()
+        [('RANDOMIZED', datetime.date(2025, 9, 3)), ('SCREEN FAILURE', None)]
+    """
+    source = "dm" if frames.get("dm") is not None else "adsl"
+    subjects = frames[source]
+    adsl = frames.get("adsl")
+    if "ARMCD" not in subjects.columns:
+        code = next((c for c in ("ARM", "TRT01P") if c in subjects.columns), None)
+        subjects = subjects.with_columns((pl.col(code) if code else pl.lit(None, pl.String)).alias("ARMCD"))
+    subjects = derive_subject_status(subjects, site_labels=protocol.site_labels, arm_labels=protocol.arm_labels)
+    subjects = derive_randomization_date(subjects, disposition=frames.get("ds"),
+                                         adsl=adsl if adsl is not None and "RANDDT" in adsl.columns else None)
+    procedures = tuple(str(t.get("name") or key) for key, t in protocol.treatments.items()
+                       if str(t.get("domain", "")).upper() == "PR" and not t.get("planning"))
+    subjects = derive_first_dose(subjects, exposure=frames.get("ex"), procedures=frames.get("pr"),
+                                 treatment_procedures=procedures)
+    dates = [compute_date(col_or_null(subjects, "RFICDTC")).alias("RFICDT")]
+    if "DTHDT" not in subjects.columns:
+        dates.append(compute_date(col_or_null(subjects, "DTHDTC")).alias("DTHDT"))
+    return subjects.with_columns(*dates, pl.lit(source.upper()).alias("SOURCE"))
