@@ -1,6 +1,7 @@
 """Fixtures shared by the whole suite.
 
 - ``demo_dir``: the built-in demo study written once per test session (parquet).
+- ``default_demo``: the cached demo folder a run without ``data_dir`` reads.
 - ``pharmaverse_dir``: ../shared/data/pharmaverse, or a skip with the reason.
 """
 
@@ -22,6 +23,20 @@ def demo_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo")
     write_demo(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def default_demo() -> Path:
+    """The cached built-in demo (what a run without data_dir reads)."""
+    from trialkit.demo import demo_data_dir
+
+    return demo_data_dir()
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path | None:
+    """../shared/data/pharmaverse, or None when absent (for fixtures that run several folders at once)."""
+    return PHARMAVERSE if PHARMAVERSE.is_dir() else None
 
 
 @pytest.fixture(scope="session")

@@ -90,3 +90,64 @@ def test_arm_and_screen_failure_mark_together_warn(study_dir, tiny):
     assert _where(findings) == [("warning", "dm", "ARMCD")]
     assert findings[0].rows == ("USUBJID 01-001: 'A / Scrnfail'", "USUBJID 01-002: 'B / B / Screen Failure'")
     assert "2 subject(s) have an arm in ARMCD" in findings[0].message
+
+
+# --------------------------------------------------------------------------------------------
+# Values out of range, impossible times, files not read, a randomized subject without a date
+# --------------------------------------------------------------------------------------------
+def test_a_negative_diameter_is_an_error_and_zero_at_baseline_a_warning(study_dir, tiny):
+    # 01-001: 50 -> 0 is a lesion that disappeared (fine); 01-002 measures 0 at baseline, -4 later
+    tiny["tr"] = tiny["tr"].with_columns(pl.Series("TRSTRESN", [50.0, 0.0, 0.0, -4.0]))
+    findings = _findings(study_dir, tiny)
+    assert sorted(_where(findings)) == [("error", "tr", "TRSTRESN"), ("warning", "tr", "TRSTRESN")]
+    error = next(f for f in findings if f.level == "error")
+    assert error.rows == ("USUBJID 01-002: '-4.0'",) and "1 lesion diameter(s) are negative" in error.message
+    warning = next(f for f in findings if f.level == "warning")
+    assert warning.rows == ("USUBJID 01-002: '0.0'",) and "measure 0 mm at baseline" in warning.message
+
+
+def test_dates_before_birth_or_after_today_warn(study_dir, tiny):
+    import datetime as dt
+
+    from trialkit.io import inspect_study
+
+    tiny["dm"] = tiny["dm"].with_columns(pl.Series("BRTHDTC", ["1960-05-01", "1971", None, "1955-01-01"]))
+    # 01-001 dosed in 1959 (before birth); 01-002's partial year 1971 cannot show it, and
+    # an RS date after "today" (the data cannot have been extracted before it happened)
+    tiny["ex"] = tiny["ex"].with_columns(pl.Series("EXSTDTC", ["1959-12-31", "2025-10-02T09:30", "2025-09-12"]))
+    tiny["rs"] = tiny["rs"].with_columns(pl.Series("RSDTC", ["2025-10-22", "2026-01", "2025-10-23"]))
+    study = inspect_study(study_dir(tiny), today=dt.date(2025, 12, 31))
+    assert sorted(_where(study.findings)) == [("warning", "ex", "EXSTDTC"), ("warning", "rs", "RSDTC")]
+    before = next(f for f in study.findings if f.dataset == "ex")
+    assert before.rows == ("USUBJID 01-001: '1959-12-31'",) and "before the subject's birth" in before.message
+    after = next(f for f in study.findings if f.dataset == "rs")
+    assert after.rows == ("USUBJID 01-001: '2026-01'",) and "after today (2025-12-31)" in after.message
+
+
+def test_an_impossible_time_is_a_date_error(study_dir, tiny):
+    tiny["ex"] = tiny["ex"].with_columns(pl.Series("EXSTDTC", ["2025-09-11T25:99", "2025-10-02T09:30", "2025-09-12T23:59:60"]))
+    [finding] = _findings(study_dir, tiny)
+    assert (finding.dataset, finding.column, finding.kind) == ("ex", "EXSTDTC", "DateFormatError")
+    assert finding.rows == ("USUBJID 01-001: '2025-09-11T25:99'",)
+
+
+def test_files_that_are_not_read_are_named(study_dir, tiny):
+    folder = study_dir(tiny)
+    (folder / "ds.xlsx").write_bytes(b"PK\x03\x04")
+    (folder / "dm (1).csv").write_text("USUBJID\n1\n")
+    (folder / "dm.labels.json").write_text("{}")           # a known companion: not reported
+    (folder / "README.md").write_text("notes")
+    findings = validate_study(folder)
+    assert _where(findings) == [("warning", "", None)]
+    assert findings[0].rows == ("dm (1).csv", "ds.xlsx")
+    assert "2 file(s)" in findings[0].message and "are not read as datasets" in findings[0].message
+
+
+def test_a_randomized_subject_without_a_randomization_date_is_named(study_dir, tiny):
+    from trialkit.study import validate_folder
+
+    tiny["ds"] = tiny["ds"].filter(pl.col("USUBJID") != "01-002")
+    _, findings = validate_folder(study_dir(tiny))
+    assert _where(findings) == [("warning", "dm", "RANDDT")]
+    assert findings[0].rows == ("USUBJID 01-002: 'B'",)
+    assert "never used in its place" in findings[0].message

@@ -132,16 +132,16 @@ def derive_cutoff(frames: Mapping[str, pl.DataFrame], cutoff: dt.date | str | No
             frame = marked.filter(~(pl.col("_RECDT") > cutoff).fill_null(False)).drop("_RECDT")
         blanked = 0
         if cutoff is not None and dataset.lower() not in UNDATED_DATASETS and not dataset.lower().startswith("supp"):
-            frame, blanked = _blank_after(frame, cutoff, skip=column)
+            frame, blanked = _blank_after(frame, cutoff, skip=(column,))
         out[dataset] = frame
         rows.append((dataset, column, frames[dataset].height, removed, not_dated, blanked))
     summary = pl.DataFrame(rows, schema=CUTOFF_SUMMARY_SCHEMA, orient="row").sort("DATASET")
     return out, summary
 
 
-def _blank_after(frame: pl.DataFrame, cutoff: dt.date, *, skip: str | None = None) -> tuple[pl.DataFrame, int]:
-    """Null every date value after the cutoff (but ``skip``); DTHFL follows DTHDTC/DTHDT."""
-    columns = [c for c in _date_columns(frame) if c != skip]
+def _blank_after(frame: pl.DataFrame, cutoff: dt.date, *, skip: Sequence[str | None] = ()) -> tuple[pl.DataFrame, int]:
+    """Null every date value after the cutoff (but the ``skip`` columns); DTHFL follows DTHDTC/DTHDT."""
+    columns = [c for c in _date_columns(frame) if c not in skip]
     if not columns or frame.is_empty():
         return frame, 0
     after = {c: (_date_of(frame, c) > cutoff).fill_null(False) for c in columns}
@@ -162,7 +162,8 @@ def derive_status_at_cutoff(subjects: pl.DataFrame, cutoff: dt.date | str | None
     A subject randomized after the cutoff was still in screening at it: ``STATUS`` OTHER,
     ``ARMSTAT`` "IN SCREENING AT CUTOFF", no arm and no randomization date. Other subject
     dates after the cutoff (first dose, death, ...) are set to null, and ``TREATED`` follows
-    ``TRTSDT``. ``CUTOFF_NOTE`` says what changed (null when nothing did).
+    ``TRTSDT``; the consent date stays, for :func:`derive_left_out` to leave out who consented
+    after the cutoff. ``CUTOFF_NOTE`` says what changed (null when nothing did).
 
     Args:
         subjects: one row per subject with ``STATUS`` and ``RANDDT`` (see
@@ -193,7 +194,7 @@ def derive_status_at_cutoff(subjects: pl.DataFrame, cutoff: dt.date | str | None
         if column in subjects.columns:
             changes.append(pl.when(late).then(None).otherwise(pl.col(column)).alias(column))
     placed = subjects.with_columns(changes)
-    placed, _ = _blank_after(placed, cutoff)
+    placed, _ = _blank_after(placed, cutoff, skip=("RFICDT", "RFICDTC"))
     if "TRTSDT" in placed.columns and "TREATED" in placed.columns:
         placed = placed.with_columns(
             pl.when(pl.col("TRTSDT").is_not_null()).then(pl.lit("Y")).otherwise(pl.lit("N")).alias("TREATED"))
@@ -296,12 +297,12 @@ def describe_left_out(subjects: pl.DataFrame, *, source: str = "DM") -> str:
         >>> describe_left_out(derive_left_out(dm, sites=["01"]))
         '2 subject(s) left out: 2 site not in the sites filter.'
         >>> describe_left_out(derive_left_out(dm))
-        'None: every subject in DM counts.'
+        'No subject is left out: every subject in DM counts.'
     """
     counts = (subjects.filter(pl.col("LEFT_OUT").is_not_null()).group_by("LEFT_OUT").len()
               .sort(["len", "LEFT_OUT"], descending=[True, False]))
     if counts.is_empty():
-        return f"None: every subject in {source} counts."
+        return f"No subject is left out: every subject in {source} counts."
     parts = "; ".join(f"{n} {reason}" for reason, n in counts.iter_rows())
     return f"{counts['len'].sum()} subject(s) left out: {parts}."
 

@@ -38,6 +38,7 @@ from typing import Any
 
 import polars as pl
 
+from trialkit.format import MISSING
 from trialkit.report.files import write_bytes
 from trialkit.report.vega import vl_version
 
@@ -241,20 +242,20 @@ def load_study(report: str, *, study: Any = "", data_dir: Any = "", data_cutoff:
     return open_study(report, study=study, data_dir=data_dir, data_cutoff=data_cutoff, sites=sites, arms=arms)
 
 
-def show_scope(data: Any, name: str = "left_out") -> None:
+def show_scope(data: Any) -> None:
     """What this report covers and what it leaves out, shown once near the top of every report.
 
     - the protocol used (a warning when it is generic, built from the data);
-    - the data cutoff and the records dated after it, per dataset;
-    - every subject the cutoff and the ``sites``/``arms`` filters leave out, with the reason
-      (in a run also ``tables/<name>.csv``, and ``tables/cutoff.csv``);
+    - the data cutoff and the records dated after it, per dataset (in a run also
+      ``tables/cutoff.csv``);
+    - how many subjects the cutoff and the ``sites``/``arms`` filters leave out, by reason
+      (the subjects themselves are listed by :func:`show_left_out`, at the end of a report);
     - why screening counts cannot be shown, when the folder has ADSL only.
 
     Args:
         data: the :class:`trialkit.study.ReportStudy` of :func:`load_study`.
-        name: file stem of the left-out subjects' CSV.
     """
-    from trialkit.derive.scope import describe_cutoff, describe_left_out, summarize_cutoff, summarize_left_out
+    from trialkit.derive.scope import describe_cutoff, describe_left_out, summarize_cutoff
 
     protocol = data.protocol
     notes = []
@@ -268,7 +269,8 @@ def show_scope(data: Any, name: str = "left_out") -> None:
                      f"{html.escape(protocol.title)}.</p>")
     source = "ADSL (this folder has no DM)" if data.source == "ADSL" else "DM"
     notes.append(f"<p class=\"trialkit-note\">Subjects from {html.escape(source)}. "
-                 f"{html.escape(describe_cutoff(data.cutoff_summary, data.params.data_cutoff))}</p>")
+                 f"{html.escape(describe_cutoff(data.cutoff_summary, data.params.data_cutoff))} "
+                 f"{html.escape(describe_left_out(data.screened, source=data.source))}</p>")
     if data.screening_note:
         notes.append(f"<p class=\"trialkit-note trialkit-note-warning\">{html.escape(data.screening_note)}</p>")
     _display_html('<div class="trialkit-scope">' + "".join(notes) + "</div>")
@@ -276,6 +278,17 @@ def show_scope(data: Any, name: str = "left_out") -> None:
     if data.params.data_cutoff is not None and cut.height:
         show_table(cut, "cutoff", title=f"Records and dates after the data cutoff {data.params.data_cutoff}",
                    subtitle="Left out of every table and chart of this report.")
+
+
+def show_left_out(data: Any, name: str = "left_out") -> None:
+    """Every subject the cutoff and the filters leave out, with the reason (in a run also ``tables/<name>.csv``).
+
+    Args:
+        data: the :class:`trialkit.study.ReportStudy` of :func:`load_study`.
+        name: file stem of the CSV.
+    """
+    from trialkit.derive.scope import describe_left_out, summarize_left_out
+
     show_table(summarize_left_out(data.screened), name, title="Subjects left out by the cutoff and filters",
                subtitle=describe_left_out(data.screened, source=data.source))
 
@@ -366,6 +379,12 @@ def table_html(frame: pl.DataFrame, *, title: str = "", subtitle: str = "", tabl
     table = table.opt_stylize(style=1, color="gray").tab_options(
         table_font_size="14px", column_labels_font_weight="600", table_width="auto",
         data_row_padding="4px", heading_align="left", table_margin_left="0px")
+    # STYLE section 10: counts with thousands separators, a dash for what is missing
+    integers = [c for c, dtype in shown.schema.items() if dtype.is_integer()]
+    if integers and shown.height:
+        table = table.fmt_integer(columns=integers, use_seps=True)
+    if shown.height:
+        table = table.sub_missing(missing_text=MISSING)
     if shown.height == 0:
         table = table.tab_source_note("No rows.")
     return f'<div class="trialkit-table">{table.as_raw_html()}</div>'
