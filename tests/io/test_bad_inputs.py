@@ -56,8 +56,8 @@ def missing_dm(tmp, f, w):
     return _folder(tmp, f, w)
 
 
-def missing_ie_for_screening(tmp, f, w):
-    del f["ie"]
+def missing_tu_for_waterfall(tmp, f, w):
+    del f["tu"]
     return _folder(tmp, f, w)
 
 
@@ -302,7 +302,8 @@ def several_errors(tmp, f, w):
 
 CASES: dict[str, Case] = {
     "missing_dataset_dm": Case(missing_dm, MissingDatasetError, "dm"),
-    "missing_dataset_ie_screening": Case(missing_ie_for_screening, MissingDatasetError, "ie", report="screening"),
+    "missing_dataset_tu_waterfall": Case(missing_tu_for_waterfall, MissingDatasetError, "tu", report="waterfall",
+                                         also_in_message=("adtr",)),
     "missing_dataset_ex_or_adex_swimmer": Case(missing_ex_and_adex_for_swimmer, MissingDatasetError, "ex",
                                                report="swimmer", also_in_message=("adex",)),
     "missing_column_dm_siteid": Case(missing_column_siteid, MissingColumnError, "dm", "SITEID"),

@@ -51,9 +51,9 @@ def test_blank_arm_without_armnrs_warns_and_counts_as_not_assigned(study_dir, ti
 
 def test_empty_optional_dataset_warns_empty_required_one_is_an_error(study_dir, tiny):
     tiny["ds"] = tiny["ds"].clear()
-    tiny["ie"] = tiny["ie"].clear()
-    findings = _findings(study_dir, tiny, report="screening")
-    assert sorted(_where(findings)) == [("error", "ie", None), ("warning", "ds", None)]
+    tiny["tu"] = tiny["tu"].clear()
+    findings = _findings(study_dir, tiny, report="waterfall")
+    assert sorted(_where(findings)) == [("error", "tu", None), ("warning", "ds", None)]
 
 
 def test_randomized_milestone_without_a_complete_date_warns(study_dir, tiny):

@@ -197,7 +197,7 @@ def test_study_access(study_dir):
     with pytest.raises(MissingDatasetError, match="'ae' is not in the folder"):
         study["ae"]
     assert sorted(study.files) == ["dm", "ds", "ex", "ie", "rs", "tr", "tu"]
-    assert sorted(study.frames) == ["dm", "ds", "ie"]
+    assert sorted(study.frames) == ["dm", "ds", "ex", "ie"]
 
 
 def test_read_study_does_not_mutate_its_inputs(study_dir, tiny):

@@ -21,7 +21,7 @@ def test_validate_pharmaverse_sdtm_reports_check_under_a_generic_protocol(pharma
     for name in ("dm", "ds", "ex", "rs", "suppdm", "suppds", "supptr", "sv", "tr", "tu"):
         assert f"  {name} " in out.out
     assert "'CHECK' (3)" in out.out
-    assert "screening       cannot run: needs ie" in out.out
+    assert "screening       ready" in out.out  # no IE: it says the reasons are not available
     assert "study_overview  ready" in out.out
     assert "Result: OK (0 error(s), 2 warning(s))" in out.out
 
@@ -44,10 +44,12 @@ def test_validate_as_a_subprocess(pharmaverse_dir):
 
 
 def test_validate_report_option(pharmaverse_dir, capsys):
-    assert cli.main(["validate", str(pharmaverse_dir / "sdtm"), "--report", "screening"]) == 1
+    assert cli.main(["validate", str(pharmaverse_dir / "sdtm-recist-mini"), "--report", "efficacy"]) == 1
     out = capsys.readouterr().out
-    assert "the screening report needs dataset 'ie'" in out
-    assert "not read" in out  # tu/tr are not read for screening
+    assert "the efficacy report needs dataset 'dm' or 'adsl', and none of 'dm', 'adsl' is in" in out
+    assert "add dm.parquet" in out
+    assert cli.main(["validate", str(pharmaverse_dir / "sdtm"), "--report", "screening"]) == 0
+    assert "not read" in capsys.readouterr().out  # tu/tr are not read for screening
 
 
 def test_validate_clean_study_exits_0(study_dir, capsys):
@@ -68,8 +70,8 @@ def test_report_needs_cover_design_table():
     assert set(REPORT_NEEDS) == {"study_overview", "screening", "swimmer", "waterfall", "efficacy"}
     assert REPORT_NEEDS["swimmer"].needs == ("dm|adsl", "ex|adex")
     assert REPORT_NEEDS["waterfall"].needs == ("tu+tr+rs|adtr+adrs",)
-    assert REPORT_NEEDS["screening"].needs == ("dm", "ie")
-    assert REPORT_NEEDS["efficacy"].uses == ("adtte", "ds")
+    assert REPORT_NEEDS["screening"].needs == ("dm|adsl",) and "ie" in REPORT_NEEDS["screening"].uses
+    assert REPORT_NEEDS["efficacy"].uses == ("adtte", "ds", "cm", "tu", "tr")
     assert REPORT_NEEDS["study_overview"].needs == ("dm|adsl",)
 
 

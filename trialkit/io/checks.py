@@ -90,6 +90,8 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "tr": ("USUBJID", "TRLNKID", "TRTESTCD", "TRSTRESN", "TRDTC"),
     "adtr": ("USUBJID", "PARAMCD", "AVAL", "ADT"),
     "adtte": ("USUBJID", "PARAMCD", "AVAL", "CNSR"),
+    "ae": ("USUBJID", "AESTDTC"),
+    "cm": ("USUBJID", "CMTRT", "CMSTDTC"),
 }
 
 
@@ -100,14 +102,16 @@ def _columns(*datasets: str) -> dict[str, tuple[str, ...]]:
 #: Per report: required datasets (with alternatives), datasets used when present, columns.
 REPORT_NEEDS: dict[str, ReportNeeds] = {
     "study_overview": ReportNeeds(needs=("dm|adsl",), uses=("*",), columns=_columns("dm", "ds", "adsl")),
-    "screening": ReportNeeds(needs=("dm", "ie"), uses=("ds", "lb", "vs", "qs", "fa"),
-                             columns=_columns("dm", "ie", "ds", "lb", "vs", "qs", "fa")),
-    "swimmer": ReportNeeds(needs=("dm|adsl", "ex|adex"), uses=("pr", "ds", "rs", "adrs"),
-                           columns=_columns("dm", "adsl", "ex", "adex", "pr", "ds", "rs", "adrs")),
-    "waterfall": ReportNeeds(needs=("tu+tr+rs|adtr+adrs",), uses=("dm", "adsl", "ds"),
-                             columns=_columns("tu", "tr", "rs", "adtr", "adrs", "dm", "adsl", "ds")),
-    "efficacy": ReportNeeds(needs=("rs|adrs", "dm|adsl"), uses=("adtte", "ds"),
-                            columns=_columns("rs", "adrs", "dm", "adsl", "adtte", "ds")),
+    # IE gives the reasons of screen failures; without it (pharmaverse) or without DM (an
+    # ADaM folder) the screening report says what it cannot show instead of stopping
+    "screening": ReportNeeds(needs=("dm|adsl",), uses=("ie", "ds", "lb", "vs", "qs", "fa", "ex", "pr"),
+                             columns=_columns("dm", "adsl", "ie", "ds", "lb", "vs", "qs", "fa", "ex", "pr")),
+    "swimmer": ReportNeeds(needs=("dm|adsl", "ex|adex"), uses=("pr", "ds", "rs", "adrs", "ae", "cm"),
+                           columns=_columns("dm", "adsl", "ex", "adex", "pr", "ds", "rs", "adrs", "ae", "cm")),
+    "waterfall": ReportNeeds(needs=("tu+tr+rs|adtr+adrs",), uses=("dm", "adsl", "ds", "cm"),
+                             columns=_columns("tu", "tr", "rs", "adtr", "adrs", "dm", "adsl", "ds", "cm")),
+    "efficacy": ReportNeeds(needs=("rs|adrs", "dm|adsl"), uses=("adtte", "ds", "cm", "tu", "tr"),
+                            columns=_columns("rs", "adrs", "dm", "adsl", "adtte", "ds", "cm", "tu", "tr")),
 }
 
 # Why a dataset or column matters, for the "what would fix it" line.
@@ -122,6 +126,8 @@ _DATASET_WHY = {
     "tu": "TU identifies the tumour lesions (TARGET / NON-TARGET / NEW)",
     "tr": "TR holds the lesion measurements",
     "adtr": "ADTR holds the derived lesion sums",
+    "ae": "AE holds the adverse events (behind dose holds and stops)",
+    "cm": "CM holds concomitant and subsequent anticancer therapy",
 }
 _COLUMN_WHY = {
     "USUBJID": "USUBJID links every record to its subject",
@@ -643,14 +649,16 @@ def missing_dataset_findings(present: Iterable[str], files: Mapping[str, Path], 
         alternatives = _alternatives(spec)
         if any(all(d in present for d in alt) for alt in alternatives):
             continue
-        options = " or ".join("+".join(alt) for alt in alternatives)
-        missing = sorted({d for alt in alternatives for d in alt if d not in present})
+        options = " or ".join(repr("+".join(alt)) for alt in alternatives)
+        missing = list(dict.fromkeys(d for alt in alternatives for d in alt if d not in present))
         first = missing[0] if missing else spec
         why = _DATASET_WHY.get(first, f"the {report or 'study_overview'} report reads it")
+        absent = (f"{missing[0]!r} is not" if len(missing) == 1 else
+                  f"none of {', '.join(repr(m) for m in missing)} is")
         findings.append(Finding(
             "error", first, None,
             f"trialkit: the {report or 'study_overview'} report needs dataset "
-            f"{options!r}, and {', '.join(repr(m) for m in missing)} is not in {data_dir}.\n"
+            f"{options}, and {absent} in {data_dir}.\n"
             f"  Datasets found: {join_limited(sorted(files)) or '(none)'}\n"
             f"  {why}; add {first}.parquet (or {first.upper()}.xpt, {first}.csv, "
             f"{first}.sas7bdat) to the folder.", (), str(data_dir), "MissingDatasetError"))

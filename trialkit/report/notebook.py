@@ -289,8 +289,8 @@ def show_left_out(data: Any, name: str = "left_out") -> None:
     """
     from trialkit.derive.scope import describe_left_out, summarize_left_out
 
-    show_table(summarize_left_out(data.screened), name, title="Subjects left out by the cutoff and filters",
-               subtitle=describe_left_out(data.screened, source=data.source))
+    show_listing(summarize_left_out(data.screened), name, title="Subjects left out by the cutoff and filters",
+                 subtitle=describe_left_out(data.screened, source=data.source))
 
 
 def _display_html(markup: str) -> None:
@@ -413,6 +413,104 @@ def show_table(frame: pl.DataFrame, name: str, *, title: str = "", subtitle: str
         write_bytes(_csv_bytes(frame), target)
     _display_html(table_html(frame, title=title, subtitle=subtitle, max_rows=max_rows,
                              table_id=f"tktable-{re.sub(r'[^A-Za-z0-9_-]', '-', name)}"))
+
+
+LISTING_MAX_ROWS = 2000
+
+# Search and sort for a listing, offline: the rows are in the page; without JavaScript the
+# table is simply shown whole. One function per listing (ids are unique per page).
+_LISTING_JS = """(function(){var root=document.getElementById("%s");if(!root){return;}
+var table=root.querySelector("table"),body=table.tBodies[0],rows=Array.prototype.slice.call(body.rows),
+box=root.querySelector("input"),count=root.querySelector(".trialkit-listing-count"),total=rows.length;
+root.classList.add("trialkit-listing-live");
+function show(){var q=box.value.trim().toLowerCase(),n=0;rows.forEach(function(r){var hit=!q||r.textContent.toLowerCase().indexOf(q)>=0;r.hidden=!hit;if(hit){n++;}});
+count.textContent=(q?n+" of "+total:total)+" row"+(total===1?"":"s");}
+box.addEventListener("input",show);
+Array.prototype.forEach.call(table.tHead.rows[0].cells,function(th,i){th.tabIndex=0;th.setAttribute("role","button");
+function sort(){var dir=th.getAttribute("aria-sort")==="ascending"?-1:1;
+Array.prototype.forEach.call(table.tHead.rows[0].cells,function(o){o.removeAttribute("aria-sort");});
+th.setAttribute("aria-sort",dir>0?"ascending":"descending");
+rows.sort(function(a,b){var x=a.cells[i].getAttribute("data-v"),y=b.cells[i].getAttribute("data-v");
+var nx=parseFloat(x),ny=parseFloat(y);if(x!==""&&y!==""&&!isNaN(nx)&&!isNaN(ny)&&isFinite(x)&&isFinite(y)){return dir*(nx-ny);}
+if(x===""){return 1;}if(y===""){return -1;}return dir*x.localeCompare(y);});
+rows.forEach(function(r){body.appendChild(r);});}
+th.addEventListener("click",sort);th.addEventListener("keydown",function(e){if(e.key==="Enter"||e.key===" "){e.preventDefault();sort();}});});
+show();})();"""
+
+
+def listing_html(frame: pl.DataFrame, *, title: str = "", subtitle: str = "", listing_id: str = "tklisting",
+                 max_rows: int = LISTING_MAX_ROWS) -> str:
+    """A listing to search and sort in the page, offline (every value escaped).
+
+    Clicking a column heading sorts by it (numbers as numbers, ISO dates as text sort right,
+    blanks last); the search box keeps the rows holding its text. Without JavaScript it is a
+    plain table. At most ``max_rows`` rows are put in the page, with a note.
+
+    Example:
+        >>> text = listing_html(pl.DataFrame({"Subject": ["<i>1</i>"], "Day": [3]}), title="Listing")
+        >>> "&lt;i&gt;1&lt;/i&gt;" in text and 'data-v="3"' in text
+        True
+    """
+    shown = _flatten(frame.head(max_rows))
+    note = (f" First {max_rows:,} of {frame.height:,} rows; the full listing is in the run's tables/ folder."
+            if frame.height > max_rows else "")
+    integers = {c for c, dtype in shown.schema.items() if dtype.is_integer()}
+    head = "".join(f'<th scope="col">{html.escape(str(c))}</th>' for c in shown.columns)
+    body = []
+    for row in shown.iter_rows():
+        cells = []
+        for column, value in zip(shown.columns, row):
+            raw = "" if value is None else str(value)
+            text = MISSING if value is None else (f"{value:,}" if column in integers else raw)
+            cells.append(f'<td data-v="{html.escape(raw, quote=True)}">{html.escape(text)}</td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    caption = ""
+    if title or subtitle or note:
+        caption = (f'<p class="trialkit-listing-title">{html.escape(title)}</p>' if title else "") + \
+                  (f'<p class="trialkit-listing-subtitle">{html.escape(subtitle + note)}</p>' if subtitle or note else "")
+    return (f'<div class="trialkit-listing" id="{listing_id}">{caption}'
+            f'<div class="trialkit-listing-tools"><input type="search" placeholder="Search this listing" '
+            f'aria-label="Search {html.escape(title or "listing", quote=True)}">'
+            f'<span class="trialkit-listing-count">{shown.height:,} row{"s" if shown.height != 1 else ""}</span></div>'
+            f'<div class="trialkit-listing-scroll"><table><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>'
+            f"<script>{_LISTING_JS % listing_id}</script></div>")
+
+
+def show_listing(frame: pl.DataFrame, name: str, *, title: str = "", subtitle: str = "",
+                 max_rows: int = LISTING_MAX_ROWS) -> None:
+    """Display a searchable, sortable listing (:func:`listing_html`); in a run also ``tables/<name>.csv``.
+
+    Example (a notebook cell)::
+
+        show_listing(screening.summarize_failure_listing(data), "screen_failures", title="Screen failures")
+    """
+    _checked_name(name)
+    target = _target("tables", name, ".csv")
+    if target is not None:
+        write_bytes(_csv_bytes(frame), target)
+    _display_html(listing_html(frame, title=title, subtitle=subtitle, max_rows=max_rows,
+                               listing_id=f"tklisting-{re.sub(r'[^A-Za-z0-9_-]', '-', name)}"))
+
+
+def show_html(markup: str, name: str, *, data: pl.DataFrame | None = None) -> None:
+    """Display trusted HTML built by a ``trialkit.charts`` builder (e.g. a flow diagram).
+
+    The builder escapes every text from the data; in a run ``data`` (the numbers behind
+    the figure) is written as ``tables/<name>.csv`` and the markup as ``figures/<name>.html``.
+
+    Example (a notebook cell)::
+
+        show_html(consort_html(flow), "consort", data=flow)
+    """
+    _checked_name(name)
+    table_target = _target("tables", name, ".csv")
+    if data is not None and table_target is not None:
+        write_bytes(_csv_bytes(data), table_target)
+    figure_target = _target("figures", name, ".html")
+    if figure_target is not None:
+        write_bytes(markup.encode("utf-8"), figure_target)
+    _display_html(f'<div class="trialkit-figure" id="tkfigure-{re.sub(r"[^A-Za-z0-9_-]", "-", name)}">{markup}</div>')
 
 
 _LEVEL_STYLE = {

@@ -8,7 +8,7 @@ import altair as alt
 import polars as pl
 import pytest
 
-from trialkit import charts
+from trialkit.charts import theme as charts
 from trialkit.charts import (ARM_PALETTE, RESPONSE_COLORS, arm_colors, STATUS_COLORS, arm_color, plot_screening_by_site,
                              plot_subjects_by_arm_site, response_color)
 
@@ -84,15 +84,15 @@ def test_screening_by_site_spec():
 def test_chart_data_types_are_made_json_safe():
     frame = pl.DataFrame({"SITEID": ["01", "02"], "ARMCD": ["A", "B"], "N": [1.0, float("nan")],
                           "WHEN": [dt.date(2025, 1, 2), None]})
-    data = charts._chart_data(frame, ["SITEID", "ARMCD", "N"])
+    data = charts.chart_data(frame, ["SITEID", "ARMCD", "N"])
     assert data["N"].to_list() == [1.0, None]
     aware = pl.DataFrame({"T": [dt.datetime(2025, 1, 2, 9, 30)], "E": ["PR"]}).with_columns(
         pl.col("T").dt.replace_time_zone("Asia/Shanghai"), pl.col("E").cast(pl.Enum(["CR", "PR"])))
-    data = charts._chart_data(aware, ["T", "E"])
+    data = charts.chart_data(aware, ["T", "E"])
     assert data.schema == pl.Schema({"T": pl.Datetime("us"), "E": pl.String})
     assert data["T"].to_list() == [dt.datetime(2025, 1, 2, 9, 30)]
     with pytest.raises(TypeError, match="eager"):
-        charts._chart_data(frame.lazy(), ["SITEID"])
+        charts.chart_data(frame.lazy(), ["SITEID"])
 
 
 def test_too_many_rows_are_refused_with_the_fix():
@@ -119,3 +119,13 @@ def test_arm_colours_follow_the_protocol_order_of_any_trial():
 def test_arm_color_labels_are_quoted_data_not_code():
     legend = arm_color(arms={"A": 'x" + alert(1) + "'}).to_dict()["legend"]
     assert '"x\\" + alert(1) + \\""' in legend["labelExpr"]
+
+
+def test_a_subject_selection_fades_the_others():
+    from trialkit.charts import derive_selected, selection_opacity
+
+    frame = derive_selected(pl.DataFrame({"USUBJID": ["1", "2", "3"]}), ["3", "9"])
+    assert frame["SELECTED"].to_list() == [False, False, True]
+    assert derive_selected(frame.drop("SELECTED"), None)["SELECTED"].to_list() == [True] * 3
+    assert selection_opacity(selected=["3"]) == {"condition": {"test": "datum.SELECTED", "value": 1.0}, "value": 0.2}
+    assert selection_opacity() == {"value": 1.0}

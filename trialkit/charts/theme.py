@@ -1,36 +1,25 @@
-"""Altair chart builders and the one theme every chart uses.
-
-A ``plot_*`` function takes a tidy, eager polars frame with documented columns and returns
-an ``alt.Chart``; it never reads files and never computes statistics beyond what a mark
-needs (aggregate in ``trialkit.derive`` first — more than 5,000 rows is refused).
-
-The look lives here, once (STYLE.md section 5):
+"""The one look of every chart: fonts, sizes, colours of the arms and of responses (STYLE section 5).
 
 - :data:`FONT`, sizes and titles: the ``"trialkit"`` altair theme, registered and enabled
   on import, so any chart built in a report shares it;
 - :data:`ARM_PALETTE` (Okabe-Ito, colour-blind safe), given to a study's arms in the order
-  of its protocol file (:func:`arm_colors`),
-  :data:`RESPONSE_COLORS` (CR, PR, SD, NON-CR/NON-PD, PD, NE, MISSING) and
-  :data:`STATUS_COLORS` (screening status): every ``plot_*`` function uses these maps
-  through :func:`arm_color` / :func:`response_color`, with an explicit scale domain so a
-  colour never depends on which categories happen to be present.
+  of its protocol file (:func:`arm_colors`); :data:`RESPONSE_COLORS` (CR, PR, SD,
+  NON-CR/NON-PD, PD, NE, MISSING) and :data:`STATUS_COLORS` (screening status). Every
+  ``plot_*`` function uses these through :func:`arm_color` / :func:`response_color`, with
+  an explicit scale domain so a colour never depends on which categories are present;
+- the subject selection every chart takes (:func:`derive_selected`, :func:`selection_opacity`):
+  ``selected=`` a collection of USUBJIDs highlights those subjects (the others fade), so
+  the exploration app can link every view by one selection;
+- :func:`chart_data`: only the columns a chart draws, in JSON-safe types, and the row limit.
 
 Interactivity uses Vega-Lite params (legend-bound selections, tooltips): it works in an
 offline HTML file, unlike ipywidgets, whose kernel callbacks cannot run in an e-mailed report.
-
-Example:
-    >>> import polars as pl
-    >>> from trialkit.charts import plot_subjects_by_arm_site
-    >>> counts = pl.DataFrame({"SITEID": ["01", "01"], "ARMCD": ["A", "B"], "ARM": ["A: one", "B: two"],
-    ...                        "N": [3, 2]})
-    >>> plot_subjects_by_arm_site(counts, arms={"A": "A: one", "B": "B: two"}).to_dict()["mark"]["type"]
-    'bar'
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import altair as alt
 import polars as pl
@@ -102,18 +91,18 @@ def trialkit_theme() -> alt.theme.ThemeConfig:
 
 
 # A y-axis title set above the labels, not rotated beside them: long site names would collide.
-_TOP_LEFT_TITLE = alt.Axis(titleAngle=0, titleAnchor="end", titleAlign="right", titleBaseline="bottom",
+TOP_LEFT_TITLE = alt.Axis(titleAngle=0, titleAnchor="end", titleAlign="right", titleBaseline="bottom",
                            titleX=-6, titleY=-6, labelLimit=280)  # room for "01 Beijing Tsinghua ..."
 HINT = "With JavaScript: hover a bar for details, click the legend to highlight"
 
 
-def _use_theme() -> None:
+def use_theme() -> None:
     # Another notebook cell may have switched themes; every plot_* re-enables ours.
     if alt.theme.active != THEME_NAME:
         alt.theme.enable(THEME_NAME)
 
 
-def _scale(colors: Mapping[str, str], domain: Sequence[str] | None = None) -> alt.Scale:
+def scale(colors: Mapping[str, str], domain: Sequence[str] | None = None) -> alt.Scale:
     keys = list(domain) if domain is not None else list(colors)
     return alt.Scale(domain=keys, range=[colors[k] for k in keys])
 
@@ -148,7 +137,7 @@ def arm_color(field: str = "ARMCD", *, arms: Mapping[str, str] | Sequence[str],
     if isinstance(arms, Mapping) and any(str(k) != str(v) for k, v in arms.items()):
         # A JS object literal from JSON: labels are data, so they are quoted, never code.
         legend = alt.Legend(title=title, labelExpr=f"{json.dumps(dict(arms))}[datum.value] || datum.value")
-    return alt.Color(f"{field}:N", scale=_scale(arm_colors(arms)), legend=legend)
+    return alt.Color(f"{field}:N", scale=scale(arm_colors(arms)), legend=legend)
 
 
 def response_color(field: str = "BOR", *, title: str = "Best overall response") -> alt.Color:
@@ -158,11 +147,11 @@ def response_color(field: str = "BOR", *, title: str = "Best overall response") 
         >>> response_color().to_dict()["scale"]["range"][0]
         '#2166AC'
     """
-    return alt.Color(f"{field}:N", scale=_scale(RESPONSE_COLORS), sort=list(RESPONSE_COLORS),
+    return alt.Color(f"{field}:N", scale=scale(RESPONSE_COLORS), sort=list(RESPONSE_COLORS),
                      legend=alt.Legend(title=title))
 
 
-def _chart_data(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+def chart_data(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
     """Only the columns the chart encodes, JSON-safe types, and the row limit checked."""
     if isinstance(frame, pl.LazyFrame):
         raise TypeError("trialkit.charts takes eager polars DataFrames; call .collect() first")
@@ -191,7 +180,7 @@ def _chart_data(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
     return out.with_columns(casts) if casts else out
 
 
-def _arm_labels(frame: pl.DataFrame) -> dict[str, str]:
+def arm_labels_of(frame: pl.DataFrame) -> dict[str, str]:
     """The arms of a frame, code -> label (the code when there is no ARM column), in code order."""
     if "ARM" not in frame.columns:
         return {c: c for c in frame["ARMCD"].drop_nulls().unique().sort().to_list()}
@@ -199,94 +188,43 @@ def _arm_labels(frame: pl.DataFrame) -> dict[str, str]:
     return dict(zip(pairs["ARMCD"].to_list(), pairs["ARM"].to_list(), strict=True))
 
 
-def _site_field(frame: pl.DataFrame) -> str:
+def site_field(frame: pl.DataFrame) -> str:
     """The site label to show: ``SITE`` ("01 Beijing ...") when the frame has it, else SITEID."""
     return "SITE" if "SITE" in frame.columns else "SITEID"
 
 
-def plot_subjects_by_arm_site(counts: pl.DataFrame, *, arms: Mapping[str, str] | None = None,
-                              title: str = "Randomized subjects by site and arm") -> alt.Chart:
-    """Stacked bars: randomized subjects per site, coloured by arm; click the legend to highlight an arm.
 
-    Args:
-        counts: one row per site and arm: ``SITEID`` (str), ``ARMCD``, ``ARM`` (display
-            label, optional), ``N`` (int). See
-            :func:`trialkit.derive.overview.summarize_subjects_by_arm_site`.
-        arms: the study's arms, code -> label in protocol order (``Protocol.arm_labels``):
-            the colour of each arm; default: the arms of ``counts``, in code order.
-        title: chart title.
 
-    Returns:
-        An ``alt.Chart`` with a tooltip and a legend-bound selection ``arm`` (field ARMCD).
+#: Opacity of the subjects outside a selection (:func:`selection_opacity`).
+FADED = 0.2
+
+
+def derive_selected(frame: pl.DataFrame, selected: Collection[str] | None) -> pl.DataFrame:
+    """Add ``SELECTED`` (bool): the subject is in ``selected`` (every subject when it is None).
+
+    Every ``plot_*`` of subjects takes ``selected=`` (a collection of USUBJIDs) and passes
+    its frame through here, so one selection highlights the same subjects in every view.
 
     Example:
-        >>> import polars as pl
-        >>> chart = plot_subjects_by_arm_site(pl.DataFrame(
-        ...     {"SITEID": ["01"], "ARMCD": ["A"], "ARM": ["A: SIRT"], "N": [4]}), arms={"A": "A: SIRT"})
-        >>> chart.to_dict()["encoding"]["x"]["field"]
-        'N'
+        >>> derive_selected(pl.DataFrame({"USUBJID": ["1", "2"]}), ["2"])["SELECTED"].to_list()
+        [False, True]
     """
-    _use_theme()
-    site = _site_field(counts)
-    columns = [site, "ARMCD", "N"] + (["ARM"] if "ARM" in counts.columns else [])
-    data = _chart_data(counts, columns)
-    labels = dict(arms) if arms else _arm_labels(data)
-    arm = alt.selection_point(fields=["ARMCD"], bind="legend", name="arm")
-    n_sites = max(data[site].n_unique(), 1)
-    tooltip = [alt.Tooltip(f"{site}:N", title="Site")]
-    tooltip += [alt.Tooltip("ARM:N", title="Arm")] if "ARM" in columns else [alt.Tooltip("ARMCD:N", title="Arm")]
-    tooltip += [alt.Tooltip("N:Q", title="Subjects")]
-    return (
-        alt.Chart(data, title=alt.Title(title, subtitle=f"{HINT} an arm"))
-        .mark_bar()
-        .encode(
-            y=alt.Y(f"{site}:N", title="Site", sort="ascending", axis=_TOP_LEFT_TITLE),
-            x=alt.X("N:Q", title="Randomized subjects", stack="zero",
-                    axis=alt.Axis(format="d", tickMinStep=1)),
-            color=arm_color(arms=labels),
-            order=alt.Order("ARMCD:N", sort="ascending"),
-            opacity=alt.condition(arm, alt.value(1.0), alt.value(0.2)),
-            tooltip=tooltip,
-        )
-        .add_params(arm)
-        .properties(width=WIDTH, height=max(60, 38 * n_sites))
-    )
+    if selected is None:
+        return frame.with_columns(pl.lit(True).alias("SELECTED"))
+    return frame.with_columns(pl.col("USUBJID").cast(pl.String).is_in([str(s) for s in selected]).alias("SELECTED"))
 
 
-def plot_screening_by_site(screening: pl.DataFrame, *, title: str = "Screening by site") -> alt.Chart:
-    """Grouped bars: subjects screened, randomized and screen failures per site.
-
-    Args:
-        screening: one row per site and status: ``SITEID`` (str), ``STATUS`` (SCREENED |
-            RANDOMIZED | SCREEN FAILURE), ``N`` (int). See
-            :func:`trialkit.derive.overview.summarize_screening_by_site`.
-        title: chart title.
+def selection_opacity(param: alt.Parameter | None = None, *, selected: Collection[str] | None = None) -> dict:
+    """The opacity encoding that fades what is not selected: by ``SELECTED`` and/or a chart param.
 
     Example:
-        >>> import polars as pl
-        >>> chart = plot_screening_by_site(pl.DataFrame(
-        ...     {"SITEID": ["01"], "STATUS": ["SCREENED"], "N": [10]}))
-        >>> chart.to_dict()["encoding"]["color"]["scale"]["domain"]
-        ['SCREENED', 'RANDOMIZED', 'SCREEN FAILURE']
+        >>> selection_opacity(selected=["1"])["value"]
+        0.2
     """
-    _use_theme()
-    site = _site_field(screening)
-    data = _chart_data(screening, [site, "STATUS", "N"])
-    status = alt.selection_point(fields=["STATUS"], bind="legend", name="status")
-    n_sites = max(data[site].n_unique(), 1)
-    order = list(STATUS_COLORS)
-    return (
-        alt.Chart(data, title=alt.Title(title, subtitle=f"{HINT} a status"))
-        .mark_bar()
-        .encode(
-            y=alt.Y(f"{site}:N", title="Site", sort="ascending", axis=_TOP_LEFT_TITLE),
-            yOffset=alt.YOffset("STATUS:N", title="Status", sort=order, scale=alt.Scale(domain=order)),
-            x=alt.X("N:Q", title="Subjects", axis=alt.Axis(format="d", tickMinStep=1)),
-            color=alt.Color("STATUS:N", title="Status", scale=_scale(STATUS_COLORS), sort=order),
-            opacity=alt.condition(status, alt.value(1.0), alt.value(0.2)),
-            tooltip=[alt.Tooltip(f"{site}:N", title="Site"), alt.Tooltip("STATUS:N", title="Status"),
-                     alt.Tooltip("N:Q", title="Subjects")],
-        )
-        .add_params(status)
-        .properties(width=WIDTH, height=max(80, 66 * n_sites))
-    )
+    if param is not None and selected is not None:
+        return alt.condition(param & alt.datum.SELECTED, alt.value(1.0), alt.value(FADED))
+    if param is not None:
+        return alt.condition(param, alt.value(1.0), alt.value(FADED))
+    if selected is not None:
+        return alt.condition(alt.datum.SELECTED, alt.value(1.0), alt.value(FADED))
+    return alt.value(1.0)
