@@ -1,28 +1,37 @@
-"""trialkit: explore and report the NCT07334483 (ST561-1) HCC trial.
+"""trialkit: explore and report a clinical trial; built for NCT07334483 (ST561-1), an HCC trial.
 
-The flow runs one way (DESIGN.md section 1)::
+The flow runs one way (DESIGN.md section 1); a module imports only from its own layer or a
+lower one, and there is no import circle (tests/test_architecture.py):
 
-    trialkit.io / validate  read + check a study data folder   -> polars frames, findings
-    trialkit.derive         pure polars derivations              (never altair, never files)
-    trialkit.charts         altair builders, one theme           (never files)
-    trialkit.report         papermill -> offline HTML -> outputs/<run>/  (the only writer)
+    errors, cache, format    base: one exception hierarchy, the cache folder, number formats
+    protocol                 the trial's rules and names as data (protocols/<id>.yaml)
+    io                       read + check a study data folder       -> polars frames, findings
+    derive                   pure polars derivations                 (never altair, never files)
+    demo                     the built-in simulated study
+    study                    one call gives a report its study: read, checked, cut off, filtered
+    charts                   altair builders, one theme              (never files)
+    report                   papermill -> offline HTML -> outputs/<run>/  (the only writer)
+    cli                      the `trialkit` command
 
 Public API, by module (verb prefixes as in STYLE.md: read_ a path -> frame, derive_ adds
 columns, compute_ expr -> expr, summarize_ one row per group, plot_ frame -> chart):
 
-    protocol.load_protocol(id_or_path)             the trial's rules as data (arms, dosing, eligibility, response)
-    io.read_study(data_dir, report=)               a folder -> Study(frames, files, findings); raises DataError
-    io.read_dataset(path) / find_datasets(dir)     one file / the datasets of a folder
-    io.compute_date(dtc, impute=)                  ISO 8601 (partial) text -> Date, admiral imputation
-    io.derive_dates / derive_randomization_date / derive_screen_failure
-    validate.validate_study(dir, report=)          findings (errors, warnings); format_findings for text
-    demo.write_demo(out, seed=, subjects=, cutoff=, fmt=) / generate_demo / demo_data_dir
-    derive.overview.derive_subject_status / summarize_site_table / summarize_screening_by_site / ...
-    charts.plot_screening_by_site / plot_subjects_by_arm_site; ARM_COLORS, RESPONSE_COLORS
-    report.notebook.setup / load_study / show_table / show_chart / show_findings   (called by notebooks)
-    report.runner.run_reports(params_files, out=, reports=, jobs=)                 (`trialkit run`)
-    report.html.export_html / page                 the offline page shell
-    errors.TrialkitError and subclasses            every user-facing error; str() is the message
+    protocol.load_protocol(id_or_path) / find_protocol / generic_protocol    which rules apply
+    io.read_study(data_dir, report=, study=) -> Study(frames, files, protocol, findings)
+    io.inspect_study / validate_study / format_findings                      every finding, never raises
+    io.compute_date(dtc, impute=) / derive_dates                             ISO 8601 (partial) -> Date
+    derive.days.compute_study_day                                            SDTMIG study day, no day 0
+    derive.subjects.derive_subjects                                          status, RANDDT, first dose, treated
+    derive.scope.derive_cutoff / derive_left_out / derive_status_at_cutoff  the data cutoff and the filters
+    derive.overview.summarize_*                                              the overview's tables
+    study.open_study(report, study=, data_dir=, data_cutoff=, sites=, arms=) -> ReportStudy
+    study.resolve_parameters                                                 the params, resolved once
+    demo.write_demo(out, seed=, subjects=, cutoff=, fmt=) / demo_data_dir
+    charts.plot_* ; charts.arm_colors, RESPONSE_COLORS, derive_selected      one theme, subject selection
+    format.format_count / format_n_pct / format_ci                           numbers as reports print them
+    report.notebook.load_study / show_scope / show_table / show_chart / show_listing / show_left_out
+    report.runner.run_reports(params_files, out=, reports=, jobs=)           (`trialkit run`)
+    errors.TrialkitError and subclasses                                      every user-facing error
 """
 
 __version__ = "0.1.0"
