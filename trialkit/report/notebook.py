@@ -299,6 +299,14 @@ def _display_html(markup: str) -> None:
     display({"text/html": markup, "text/plain": "<trialkit output>"}, raw=True)
 
 
+def _write_data(name: str, data: pl.DataFrame | None) -> None:
+    """In a run, ``tables/<name>.csv``: the data behind a figure (DESIGN section 4)."""
+    _checked_name(name)
+    target = _target("tables", name, ".csv")
+    if data is not None and target is not None:
+        write_bytes(_csv_bytes(data), target)
+
+
 def show_chart(chart: Any, name: str, *, data: pl.DataFrame | None = None) -> None:
     """Display a chart and, in a run, write ``figures/<name>.svg`` (and ``tables/<name>.csv``).
 
@@ -312,10 +320,7 @@ def show_chart(chart: Any, name: str, *, data: pl.DataFrame | None = None) -> No
 
         show_chart(plot_subjects_by_arm_site(counts), "subjects_by_arm_site", data=counts)
     """
-    _checked_name(name)
-    table_target = _target("tables", name, ".csv")
-    if data is not None and table_target is not None:
-        write_bytes(_csv_bytes(data), table_target)
+    _write_data(name, data)
     spec = chart.to_dict()
     digest = hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:8]
     chart_id = f"tkchart-{re.sub(r'[^A-Za-z0-9_-]', '-', name)}-{digest}"
@@ -503,10 +508,7 @@ def show_html(markup: str, name: str, *, data: pl.DataFrame | None = None) -> No
 
         show_html(consort_html(flow), "consort", data=flow)
     """
-    _checked_name(name)
-    table_target = _target("tables", name, ".csv")
-    if data is not None and table_target is not None:
-        write_bytes(_csv_bytes(data), table_target)
+    _write_data(name, data)
     figure_target = _target("figures", name, ".html")
     if figure_target is not None:
         write_bytes(markup.encode("utf-8"), figure_target)
