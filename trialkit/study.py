@@ -48,10 +48,11 @@ from trialkit.derive.scope import (
     filter_records,
 )
 from trialkit.derive.subjects import derive_subjects
-from trialkit.errors import ParamsError
-from trialkit.io import Finding, Study, inspect_study, read_study
+from trialkit.errors import MissingDatasetError, ParamsError
+from trialkit.io import Finding, Study, find_datasets, inspect_study, read_datasets, read_study, resolve_protocol
+from trialkit.io.checks import conform_frames
 from trialkit.io.findings import MAX_ROWS_SHOWN, rows_text
-from trialkit.protocol import Protocol
+from trialkit.protocol import Protocol, load_protocol
 
 
 # --------------------------------------------------------------------------------------------
@@ -155,8 +156,6 @@ class ReportStudy:
         key = name.lower()
         if key not in self.frames:
             where = "was not read for this report" if key in self.files else "is not in the data folder"
-            from trialkit.errors import MissingDatasetError
-
             raise MissingDatasetError(
                 f"trialkit: dataset '{key}' {where}.\n"
                 f"  Datasets read: {', '.join(sorted(self.frames)) or '(none)'}", dataset=key)
@@ -280,11 +279,6 @@ def protocol_of_folder(params: StudyParams) -> Protocol:
     study in page headers before any notebook runs. A DM or ADSL that cannot be read gives
     a generic protocol here; the report that reads it says what is wrong.
     """
-    from trialkit.io.checks import conform_frames
-    from trialkit.io.files import find_datasets, read_datasets
-    from trialkit.io.study import resolve_protocol
-    from trialkit.protocol import load_protocol
-
     if params.study:
         return load_protocol(params.study)
     files = find_datasets(params.data_dir)
