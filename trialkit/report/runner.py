@@ -465,11 +465,16 @@ def _parameter_default(notebook: Path, name: str) -> Any:
 
 def finish_run(run: RunParams, staging: Path, final: Path, reports: list[ReportResult], *,
                run_time: dt.datetime, ended: dt.datetime, context: Mapping[str, Any] | None = None) -> RunFolder:
-    """Write manifest.json and index.html into the staging folder, then swap it into place."""
+    """Write pack.html, manifest.json and index.html into the staging folder, then swap it into place."""
     from trialkit.report.index import write_index
+    from trialkit.report.pack import write_pack
 
     folder = RunFolder(name=run.run_name, path=final, params_file=run.path, reports=reports)
     manifest = build_manifest(run, reports, started=run_time, ended=ended, context=context)
+    try:  # pack.html: every report in one page (trialkit.report.pack); a bug there loses no report
+        manifest["pack"] = write_pack(staging, manifest)
+    except Exception as exc:
+        manifest["pack"] = {"html": None, "error": _clip(f"{type(exc).__name__}: {exc}")}
     write_text(json.dumps(manifest, indent=2, default=str) + "\n", staging / "manifest.json")
     write_index(staging / "index.html", manifest)
     swap_into_place(staging, final)
