@@ -60,7 +60,8 @@ import nbformat  # noqa: E402
 from trialkit.errors import ParamsError
 from trialkit.report.files import make_shareable, write_text
 from trialkit.report.html import export_html, vega_bundle
-from trialkit.report.params import RunParams, collect_parameters, load_params_files, read_notebook_parameters
+from trialkit.report.params import (DELIVERY_KEYS, RunParams, collect_parameters, load_params_files,
+                                   read_notebook_parameters)
 
 def _project_root() -> Path:
     """The checkout holding ``trialkit/`` (editable install), else the working folder.
@@ -146,11 +147,14 @@ class RunResult:
 # ---------------------------------------------------------------------------------------
 
 def main_run(params_files: Sequence[str | Path], *, out: str | Path | None = None,
-             reports: Sequence[str] | None = None, jobs: int | None = None) -> int:
+             reports: Sequence[str] | None = None, jobs: int | None = None, email: bool = False) -> int:
     """``trialkit run``: run, print where the run folders are, return the exit code.
 
+    ``email``: then send each run folder whose reports all ran (``trialkit.report.mail``).
+
     Returns:
-        0 when every report ran, 1 when one failed (the others still complete).
+        0 when every report ran, 1 when one failed (the others still complete; that run is
+        not e-mailed), else with ``email`` the exit code of the first send that failed.
 
     Raises:
         ParamsError: a params file is wrong (exit code 2); nothing has run.
@@ -162,6 +166,10 @@ def main_run(params_files: Sequence[str | Path], *, out: str | Path | None = Non
         for failed in run.failed:
             print(f"trialkit: FAILED {run.name}/{failed.report}: {describe_error(failed.error)}",
                   file=sys.stderr)
+    if email:
+        from trialkit.report.mail import email_runs
+
+        return result.exit_code or email_runs(result.runs)
     return result.exit_code
 
 
@@ -257,9 +265,10 @@ def parameterize(run: RunParams, declared: Mapping[str, Any], output_dir: Path) 
     """The values injected into one notebook: only the names its parameters cell declares.
 
     A key another notebook needs is valid in the params file but not passed here, so
-    papermill never warns about an unknown parameter.
+    papermill never warns about an unknown parameter. ``email`` (who gets the reports) is
+    never passed, even to a notebook that declares it.
     """
-    values = {k: v for k, v in run.values.items() if k in declared}
+    values = {k: v for k, v in run.values.items() if k in declared and k not in DELIVERY_KEYS}
     if "output_dir" in declared:
         values["output_dir"] = str(output_dir)
     return values
