@@ -319,7 +319,10 @@ def render_message(envelope: Envelope, attachments: Sequence[Attachment], *, par
     message.set_content(plain, subtype="plain", charset="utf-8")
     message.add_alternative(rich, subtype="html", charset="utf-8")
     for item in attachments:
-        message.add_attachment(item.data, maintype=item.mime[0], subtype=item.mime[1], filename=item.name)
+        # the pages are UTF-8 (they say so in <meta charset> too, for a client that ignores this)
+        params = {"charset": "utf-8"} if item.mime[0] == "text" else None
+        message.add_attachment(item.data, maintype=item.mime[0], subtype=item.mime[1], filename=item.name,
+                               params=params)
     return message
 
 
