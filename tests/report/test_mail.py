@@ -255,3 +255,48 @@ def test_a_report_changed_after_the_run_is_refused(capsys, smtp_server, smtp_env
     code, text = _email(capsys, run_folder)
     assert code == 65 and "alpha.html is" in text and "changed after the run" in text
     assert smtp_server.messages == []
+
+
+FIXTURES = Path(__file__).parent / "notebooks"
+
+
+@pytest.mark.slow
+def test_run_with_email_sends_each_complete_run_and_never_injects_email(capsys, smtp_server, smtp_env, monkeypatch,
+                                                                        tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "dm.csv").write_text("USUBJID\nS1\n")
+    monkeypatch.setenv("TRIALKIT_NOTEBOOKS_DIR", str(FIXTURES))
+    params = tmp_path / "site.yaml"
+    params.write_text("data_dir: data\ndata_cutoff: 2026-10-31\nreports: [alpha, beta]\n"
+                      "email:\n  to: [jane.doe@hospital.example]\n  zip: true\n")
+    code = main(["run", str(params), "--out", str(tmp_path / "out"), "--email"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    run_dir = tmp_path / "out" / "site_2026-10-31"
+    (received,) = smtp_server.messages
+    with zipfile.ZipFile(io.BytesIO(_attachments(_parse(received.data))["site_2026-10-31.zip"])) as archive:
+        assert sorted(archive.namelist()) == ["alpha.html", "beta.html"]
+        assert archive.read("alpha.html") == (run_dir / "alpha.html").read_bytes()
+    assert (run_dir / "email.json").is_file() and "e-mailed site_2026-10-31" in out.out
+    injected = json.loads((run_dir / "alpha.ipynb").read_text())["cells"]
+    (cell,) = [c for c in injected if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert "data_cutoff = " in "".join(cell["source"]) and "\nemail = " not in "".join(cell["source"])
+    assert PASSWORD not in out.out + out.err
+
+    params.write_text("data_dir: data\nreports: [broken]\nemail:\n  to: [jane.doe@hospital.example]\n")
+    code = main(["run", str(params), "--out", str(tmp_path / "out"), "--email"])
+    assert code == 1 and "not e-mailed: site_nocutoff has 1 failed report(s)" in capsys.readouterr().err
+    assert len(smtp_server.messages) == 1
+
+
+def test_run_with_email_checks_recipients_and_settings_before_running(capsys, smtp_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("TRIALKIT_NOTEBOOKS_DIR", str(FIXTURES))
+    params = tmp_path / "site.yaml"
+    params.write_text("reports: [alpha]\n")
+    code = main(["run", str(params), "--out", str(tmp_path / "out"), "--email"])
+    assert code == 2 and "has no email key, so --email has nobody to send to" in capsys.readouterr().err
+    params.write_text("reports: [alpha]\nemail:\n  to: [a@b.org]\n")
+    monkeypatch.delenv("TRIALKIT_SMTP_HOST")
+    code = main(["run", str(params), "--out", str(tmp_path / "out"), "--email"])
+    assert code == 78 and "no SMTP server set" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()                                  # nothing ran
