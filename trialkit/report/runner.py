@@ -169,7 +169,8 @@ def main_run(params_files: Sequence[str | Path], *, out: str | Path | None = Non
     if email:
         from trialkit.report.mail import email_runs
 
-        return result.exit_code or email_runs(result.runs)
+        emailed = email_runs(result.runs)  # the complete runs also when another one failed
+        return result.exit_code or emailed
     return result.exit_code
 
 
