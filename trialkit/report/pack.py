@@ -38,6 +38,8 @@ _BODY = re.compile(r'<body\b[^>]*class="([^"]*)"[^>]*>', re.I)
 _MAIN = re.compile(r"<main\b[^>]*>", re.I)
 _TOC = re.compile(r'<nav class="trialkit-toc"[^>]*>.*?<ol>(.*?)</ol></nav>', re.S)
 _ID = re.compile(r'\bid="([^"]+)"')
+_TAG = re.compile(r"<[A-Za-z][^<>]*>")
+_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script\s*>", re.S | re.I)
 
 PACK_CSS = """
 .trialkit-pack-contents { flex-basis: 250px; }
@@ -172,24 +174,26 @@ def split_report_page(page: str) -> tuple[str, str, str, str]:
 def prefix_ids(fragment: str, prefix: str) -> str:
     """Prefix every element id of an HTML fragment and every reference to one.
 
-    References: ``href="#id"`` (also ``xlink:href``), ``url(#id)`` (SVG clip paths),
-    ``getElementById("id")`` (the charts' scripts) and ``#id`` selectors in ``<style>``
-    blocks (great_tables scopes each table's CSS by its id). Text is never touched.
+    Inside tags: ``id="x"``, ``href="#x"`` (also ``xlink:href``) and ``url(#x)`` (SVG clip
+    paths); inside ``<script>``: ``getElementById("x")`` (the charts' scripts); inside
+    ``<style>``: ``#x`` selectors and ``url(#x)`` (great_tables scopes each table's CSS by
+    its id). Text between tags is never touched.
 
     Example:
-        >>> prefix_ids('<h2 id="a">A</h2><a href="#a">A</a><style>#a td {x:1}</style>', "r1-")
-        '<h2 id="r1-a">A</h2><a href="#r1-a">A</a><style>#r1-a td {x:1}</style>'
+        >>> prefix_ids('<h2 id="a">A id="a"</h2><a href="#a">#a</a><style>#a td {x:1}</style>', "r1-")
+        '<h2 id="r1-a">A id="a"</h2><a href="#r1-a">#a</a><style>#r1-a td {x:1}</style>'
     """
-    ids = set(_ID.findall(fragment))
+    ids = {i for tag in _TAG.findall(fragment) for i in _ID.findall(tag)}
     if not ids:
         return fragment
-    alternation = "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True))
+    names = "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True))
+    in_tag = re.compile(rf'(\bid="|\bhref="#|url\(#)({names})(?=[")])')
+    in_script = re.compile(rf'(getElementById\(")({names})(?="\))')
+    in_style = re.compile(rf"(#|url\(#)({names})(?=[\s.,:{{>\[~+)])")
 
-    def rename(match: re.Match[str]) -> str:
-        return f"{match.group(1)}{prefix}{match.group(2)}{match.group(3)}"
+    def add(pattern: re.Pattern[str]):
+        return lambda m: pattern.sub(lambda n: f"{n.group(1)}{prefix}{n.group(2)}", m.group(0))
 
-    for pattern in (rf'(\bid=")({alternation})(")', rf'(\bhref="#)({alternation})(")',
-                    rf"(url\(#)({alternation})(\))", rf'(getElementById\(")({alternation})("\))'):
-        fragment = re.sub(pattern, rename, fragment)
-    selector = re.compile(rf"(#)({alternation})(?=[\s.,:{{>\[~+)])")
-    return _STYLE.sub(lambda m: selector.sub(lambda s: f"#{prefix}{s.group(2)}", m.group(0)), fragment)
+    fragment = _SCRIPT.sub(add(in_script), fragment)
+    fragment = _STYLE.sub(add(in_style), fragment)
+    return _TAG.sub(add(in_tag), fragment)
