@@ -22,6 +22,8 @@ columns, compute_ expr -> expr, summarize_ one row per group, plot_ frame -> cha
     report.notebook.setup / load_study / show_table / show_chart / show_findings   (called by notebooks)
     report.runner.run_reports(params_files, out=, reports=, jobs=)                 (`trialkit run`)
     report.html.export_html / page                 the offline page shell
+    report.pack.write_pack(run_dir, manifest)      pack.html: every report in one page, one bundle
+    report.mail.send_run(run_dir, options)         e-mail a run folder once (`trialkit email`, `run --email`)
     errors.TrialkitError and subclasses            every user-facing error; str() is the message
 """
 

@@ -95,7 +95,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "email", help="e-mail a run folder's reports to the investigators (once)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Send the reports of a finished run folder: recipients from its params file's "
                     "email: key (or --to/--cc), SMTP settings from TRIALKIT_SMTP_* or "
                     "~/.config/trialkit/smtp.toml (README: Sending reports). A run with a failed "

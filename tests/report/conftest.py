@@ -130,11 +130,15 @@ def _start(tls_files, *, mode: str):
     return controller, server
 
 
-@pytest.fixture(scope="module")
-def _starttls_server(tls_files):
-    controller, server = _start(tls_files, mode="starttls")
+def _serve(tls_files, mode: str):
+    controller, server = _start(tls_files, mode=mode)
     yield server
     controller.stop()
+
+
+@pytest.fixture(scope="module")
+def _starttls_server(tls_files):
+    yield from _serve(tls_files, "starttls")
 
 
 @pytest.fixture
@@ -148,16 +152,12 @@ def smtp_server(_starttls_server) -> MailServer:
 
 @pytest.fixture
 def ssl_server(tls_files):
-    controller, server = _start(tls_files, mode="ssl")
-    yield server
-    controller.stop()
+    yield from _serve(tls_files, "ssl")
 
 
 @pytest.fixture
 def plain_server(tls_files):
-    controller, server = _start(tls_files, mode="plain")
-    yield server
-    controller.stop()
+    yield from _serve(tls_files, "plain")
 
 
 @pytest.fixture
