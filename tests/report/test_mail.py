@@ -152,7 +152,7 @@ def test_temporary_failure_is_retried_with_backoff(capsys, smtp_server, smtp_env
     smtp_server.fail_data = 2           # two 451s, then accepted: 3 attempts of the 1 + 2 retries
     code, text = _email(capsys, run_folder)
     assert code == 0, text
-    assert text.count("451") == 2 and "retrying in 0.01 s" in text and "retrying in 0.02 s" in text
+    assert text.count("451 4.3.0 Busy") == 2 and "retrying in 0.01 s" in text and "retrying in 0.02 s" in text
     (received,) = smtp_server.messages
     sends = json.loads((run_folder / "email.json").read_text())["sends"]
     assert sends[0]["message_ids"] == [_parse(received.data)["Message-ID"]]   # the same message each time
