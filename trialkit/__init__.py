@@ -31,6 +31,8 @@ columns, compute_ expr -> expr, summarize_ one row per group, plot_ frame -> cha
     format.format_count / format_n_pct / format_ci                           numbers as reports print them
     report.notebook.load_study / show_scope / show_table / show_chart / show_listing / show_left_out
     report.runner.run_reports(params_files, out=, reports=, jobs=)           (`trialkit run`)
+    report.pack.write_pack(run_dir, manifest)                                pack.html: every report, one bundle
+    report.mail.send_run(run_dir, options)                                   e-mail a run once (`trialkit email`)
     errors.TrialkitError and subclasses                                      every user-facing error
 """
 

@@ -61,7 +61,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from trialkit.report.runner import main_run
 
     reports = [r.strip() for r in args.reports.split(",") if r.strip()] if args.reports else None
-    return main_run(args.params, out=args.out, reports=reports, jobs=args.jobs)
+    if args.email:
+        from trialkit.report.mail import check_ready_to_email
+
+        check_ready_to_email(args.params)  # before the run: a typo must not cost a whole run
+    return main_run(args.params, out=args.out, reports=reports, jobs=args.jobs, email=args.email)
+
+
+def _cmd_email(args: argparse.Namespace) -> int:
+    from trialkit.report.mail import main_email
+
+    return main_email(args.run_dir, check=args.check, dry_run=args.dry_run, to=args.to, cc=args.cc,
+                      subject=args.subject, zip=args.zip, pack=args.pack, max_mb=args.max_mb,
+                      allow_failed=args.allow_failed, force=args.force)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,7 +120,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="parent folder of the run folders (default: outputs/)")
     p.add_argument("--reports", default=None, help="comma-separated report names to run (default: all)")
     p.add_argument("--jobs", type=int, default=None, help="notebooks run at once (default: CPU count)")
+    p.add_argument("--email", action="store_true",
+                   help="then e-mail each run folder whose reports all ran, to its params file's email: "
+                        "recipients (see trialkit email --help; exit codes of trialkit email)")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "email", help="e-mail a run folder's reports to the investigators (once)",
+        description="Send the reports of a finished run folder: recipients from its params file's "
+                    "email: key (or --to/--cc), SMTP settings from TRIALKIT_SMTP_* or "
+                    "~/.config/trialkit/smtp.toml (README: Sending reports). A run with a failed "
+                    "report, or already sent (RUN_DIR/email.json), is refused.",
+        epilog="exit codes: 0 sent | 2 bad option or params | 65 a report failed or changed | "
+               "66 not a run folder | 67 recipient refused | 69 message refused | 73 cannot record "
+               "in RUN_DIR | 75 temporary failure, try later | 76 TLS failed | 77 login refused | "
+               "78 SMTP settings missing or unsafe | 79 already sent | 80 an attachment is over --max-mb")
+    p.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="a run folder, e.g. outputs/demo_2026-10-31")
+    p.add_argument("--to", action="append", metavar="ADDRESS",
+                   help="recipient (repeat, or separate with commas); replaces the params' to and cc")
+    p.add_argument("--cc", action="append", metavar="ADDRESS", help="copy recipient (repeat, or commas)")
+    p.add_argument("--subject", default=None, help="subject; may hold {study}, {cutoff}, {run_name}")
+    p.add_argument("--zip", action="store_true", default=None,
+                   help="attach the reports as one .zip (for mail gateways that strip .html files)")
+    p.add_argument("--pack", action="store_true", default=None,
+                   help="attach pack.html (every report in one page) instead of each report")
+    p.add_argument("--max-mb", type=float, default=None,
+                   help="largest message in MB (default 10): more is split into parts; one "
+                        "attachment over it is refused")
+    p.add_argument("--allow-failed", action="store_true", help="send a run with a failed report (named in the message)")
+    p.add_argument("--force", action="store_true", help="send a run that was already sent")
+    p.add_argument("--dry-run", metavar="OUT.eml", default=None,
+                   help="write the exact message to OUT.eml instead of sending (open it in a mail client)")
+    p.add_argument("--check", action="store_true",
+                   help="connect and log in to the SMTP server with the settings; send nothing")
+    p.set_defaults(func=_cmd_email)
     return parser
 
 

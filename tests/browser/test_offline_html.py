@@ -7,6 +7,7 @@ saved under each run folder's ``screenshots/`` for a person to look at.
 
 from __future__ import annotations
 
+import gzip
 import re
 from pathlib import Path
 
@@ -89,9 +90,9 @@ def test_every_chart_visible_without_javascript(browser, demo_run):
     for path in demo_run.pages:
         context, page, blocked, errors = _open(browser, path, javascript=False)
         charts = page.locator(".trialkit-chart")
-        svgs = page.locator(".trialkit-chart-static svg")
+        svgs = page.locator(".trialkit-chart-static > svg, .trialkit-chart-static > img")
         if svgs.count() != charts.count():
-            problems.append(f"{path}: {svgs.count()} static SVGs for {charts.count()} charts")
+            problems.append(f"{path}: {svgs.count()} static images for {charts.count()} charts")
         for i in range(svgs.count()):
             box = svgs.nth(i).bounding_box()
             if not box or box["width"] < 50 or box["height"] < 50:
@@ -166,13 +167,23 @@ def test_no_resource_url_in_any_file_of_the_run(demo_run):
     assert not offenders, "\n".join(offenders[:20])
 
 
-def test_one_vega_bundle_per_page_with_charts(demo_run):
+def test_one_packed_vega_bundle_per_page_with_charts(demo_run):
+    """Once per page with charts, gzip-packed (never the 0.9 MB of plain JavaScript), and
+    unpacking it in Python gives the bundle back byte for byte."""
+    from trialkit.report.bundle import decode_base85
+    from trialkit.report.html import vega_bundle
+
+    plain = vega_bundle()
     for path in demo_run.pages:
         text = path.read_text(encoding="utf-8")
-        bundles = text.count('id="trialkit-vega-bundle"')
+        bundles = re.findall(r'(<script[^>]*\bid="trialkit-vega-bundle"[^>]*>)([^<]*)</script>', text)
         charts = text.count('class="trialkit-chart"')
-        assert bundles == (1 if charts else 0), f"{path}: {bundles} vega bundles for {charts} charts"
-        assert text.count("window.vegaEmbed=") == bundles, path
+        assert len(bundles) == (1 if charts else 0), f"{path}: {len(bundles)} vega bundles for {charts} charts"
+        assert plain[200:400] not in text, f"{path}: holds the bundle unpacked"
+        for tag, packed in bundles:
+            assert 'type="application/x-trialkit-vega"' in tag and 'data-encoding="gzip+base85"' in tag, tag
+            size = int(re.search(r'data-bytes="(\d+)"', tag).group(1))
+            assert gzip.decompress(decode_base85(packed, size)).decode("utf-8") == plain
 
 
 def test_legend_click_highlights_one_arm(browser, demo_run):

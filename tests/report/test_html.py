@@ -11,7 +11,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from trialkit.charts import plot_subjects_by_arm_site
 from trialkit.report import html as report_html
-from trialkit.report.html import BUNDLE_ID, CONFIDENTIALITY, export_html, page
+from trialkit.report.html import BUNDLE_ID, CONFIDENTIALITY, export_html, page, vega_bundle
 from trialkit.report.notebook import chart_html, chart_svg, findings_frame, table_html
 
 # Anything a browser would fetch: src/href/srcset attributes, CSS url(...) and @import "..."
@@ -55,7 +55,8 @@ def _export(nb, audience="investigator", **kw):
 def test_one_vega_bundle_and_no_external_url(executed):
     text = _export(executed)
     assert text.count(f'id="{BUNDLE_ID}"') == 1
-    assert text.count("window.vegaEmbed=") == 1           # the bundle's own export, once
+    assert text.count('type="application/x-trialkit-vega"') == 1   # gzip-packed (trialkit.report.bundle)
+    assert vega_bundle()[1000:1200] not in text                     # never also in plain text
     assert text.count('class="trialkit-chart"') == 2
     assert not RESOURCE_URL.findall(text)
     for absent in ("require.js", "require.min.js", "MathJax", "mermaid", "unpkg", "jsdelivr", "cdnjs",

@@ -211,3 +211,27 @@ def test_shipped_params_files_are_valid_for_the_project_notebooks():
     for path in sorted((ROOT / "params").glob("*.yaml")):
         raw, lines = read_params_file(path)
         assert check_params(raw, lines, path=path, types=types, notebooks=notebooks) == [], path
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ("email:\n  to: [jane@hospital]\n", "line 2, key 'email': email.to: 'jane@hospital' is not an e-mail address"),
+    ("email:\n  to: [a@b.org]\n  password: hunter2\n",
+     "email.password: SMTP settings (server, user, password) never go in a params file"),
+    ("email:\n  to: [a@b.org]\n  ccc: [c@d.org]\n", "email.ccc is not an e-mail setting (did you mean 'cc'?)"),
+    ("email:\n  cc: [c@d.org]\n", "email.to is missing"),
+    ("email:\n  to: [a@b.org]\n  max_mb: 0\n", "email.max_mb: expected a number of megabytes above 0"),
+    ("email:\n  to: [a@b.org]\n  zip: yes please\n", "email.zip: expected true or false"),
+    ("email:\n  to: [a@b.org]\n  subject: 'Reports {cutof}'\n", "unknown field {cutof} (did you mean 'cutoff'?)"),
+    ("email:\n  to: ['a@b.org, c@d.org']\n", "holds several addresses: write one per list item"),
+    ("email: jane@hospital.example\n", "expected a mapping of e-mail settings"),
+    ("emial:\n  to: [a@b.org]\n", "key 'emial': is not a parameter of any report (did you mean 'email'?)"),
+])
+def test_email_key_is_checked_like_every_key(tmp_path, data_dir, notebooks, text, fragment):
+    assert fragment in load_error(write(tmp_path, "data_dir: data\n" + text), notebooks)
+
+
+def test_a_valid_email_key_is_kept_for_the_manifest(tmp_path, data_dir, notebooks):
+    path = write(tmp_path, "data_dir: data\nemail:\n  to: Jane Doe <jane@hospital.example>\n  cc: []\n"
+                           "  subject: '{study} {cutoff}'\n  zip: true\n  max_mb: 15\n")
+    [run] = load_params_files([path], notebooks=notebooks)
+    assert run.values["email"]["to"] == "Jane Doe <jane@hospital.example>" and run.values["email"]["zip"] is True

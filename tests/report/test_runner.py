@@ -107,7 +107,7 @@ def test_cli_reports_selection_replaces_the_run_folder(failed_run, capsys, monke
                  "--jobs", "1"])
     run_dir = base / "out" / "site_review_2026-10-31"
     assert code == 0
-    assert sorted(p.name for p in run_dir.glob("*.html")) == ["beta.html", "index.html"]
+    assert sorted(p.name for p in run_dir.glob("*.html")) == ["beta.html", "index.html", "pack.html"]
     assert not (run_dir / "broken.ipynb").exists()  # the previous run's files went with it
     assert f"{run_dir / 'index.html'}  (1/1 reports ok)" in capsys.readouterr().out
 

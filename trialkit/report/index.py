@@ -37,7 +37,7 @@ def render_index(manifest: Mapping[str, Any]) -> str:
     study = manifest.get("study") or {}
     cutoff = params.get("data_cutoff")
     run_time = format_run_time(manifest.get("run_start"))
-    body = summary_html(manifest) + reports_table_html(manifest.get("reports", []))
+    body = summary_html(manifest) + pack_link_html(manifest) + reports_table_html(manifest.get("reports", []))
     return page(f"Reports: {manifest.get('run_name', '')}", body,
                 study=str(study.get("display_id") or params.get("study") or "(study not named)"),
                 data_cutoff=cutoff, run_time=run_time, confidentiality=study.get("confidentiality"))
@@ -56,6 +56,15 @@ def summary_html(manifest: Mapping[str, Any]) -> str:
               f"{len(failed)} failed (see below)." if failed else f"{len(reports)} {noun} ready.")
     return (f'<p class="trialkit-index-summary">{escape(status)} Data: {escape(data)}; '
             f'data cutoff {escape(str(params.get("data_cutoff") or "none"))}.</p>\n')
+
+
+def pack_link_html(manifest: Mapping[str, Any]) -> str:
+    """A line linking ``pack.html`` (every report in one page) when the run has one."""
+    pack = manifest.get("pack") or {}
+    if not pack.get("html"):
+        return ""
+    return (f'<p class="trialkit-index-pack">All reports in one page: <a href="{escape(str(pack["html"]), quote=True)}">'
+            f'{escape(str(pack["html"]))}</a> ({escape(format_size(pack.get("html_bytes")))}).</p>\n')
 
 
 def reports_table_html(reports: list[Mapping[str, Any]]) -> str:

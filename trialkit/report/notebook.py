@@ -99,7 +99,7 @@ def chart_svg(spec: Mapping[str, Any], *, prefix: str | None = None) -> str:
     """
     import vl_convert
 
-    svg = vl_convert.vegalite_to_svg(dict(spec), vl_version=vl_version())
+    svg = compact_svg(vl_convert.vegalite_to_svg(dict(spec), vl_version=vl_version()))
     if prefix is None:
         prefix = "c" + hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:10]
     ids = set(re.findall(r'\bid="([^"]+)"', svg))
@@ -111,18 +111,85 @@ def chart_svg(spec: Mapping[str, Any], *, prefix: str | None = None) -> str:
     return svg
 
 
+# Geometry attributes of vl-convert's SVG, whose numbers come with 15 decimals
+# (16.500000000000004): two are 1/100 px, and a chart of many marks is a third smaller.
+_GEOMETRY = re.compile(r'\b(d|transform|x|y|x1|x2|y1|y2|cx|cy|r|width|height|points|viewBox)="([^"]*)"')
+_LONG_NUMBER = re.compile(r"(-?\d+\.\d{3,})")
+_ARIA = re.compile(r'\s(?:aria-[a-z]+|role|pointer-events)="[^"]*"')
+# A static fallback SVG larger than this (a chart of thousands of marks) becomes a PNG when
+# the PNG is smaller: a report stays under ~1.2 MB however many subjects a chart draws.
+SVG_MAX_BYTES = 200_000
+PNG_SCALE = 2  # pixels per CSS pixel: sharp on high-density screens and on paper
+
+
+def compact_svg(svg: str) -> str:
+    """Round the long decimals of an SVG's geometry attributes to 2 places (text untouched).
+
+    Example:
+        >>> compact_svg('<path d="M0.30000000000000004,16.500000000000004h2"/><text>0.125</text>')
+        '<path d="M0.3,16.5h2"/><text>0.125</text>'
+    """
+    def short(number: re.Match[str]) -> str:
+        text = f"{float(number.group(1)):.2f}".rstrip("0").rstrip(".")
+        return "0" if text == "-0" else text
+
+    return _GEOMETRY.sub(lambda m: f'{m.group(1)}="{_LONG_NUMBER.sub(short, m.group(2))}"', svg)
+
+
+def static_image(spec: Mapping[str, Any], svg: str, *, label: str = "Chart") -> str:
+    """The chart's static fallback: its SVG, or a PNG ``<img>`` when the SVG is huge.
+
+    A scatter or swimmer plot of thousands of marks makes an SVG of megabytes; above
+    :data:`SVG_MAX_BYTES` the chart is rendered as a PNG (``PNG_SCALE`` x, else 1 x) and that
+    is used when it is smaller. The ``figures/`` copy stays the SVG (vector, for print).
+
+    Example:
+        >>> static_image({}, '<svg><g role="graphics-object" aria-roledescription="axis"></g></svg>')
+        '<svg><g></g></svg>'
+    """
+    # The page wraps the image in role="img" with the chart's title as its label, which makes
+    # everything inside presentational to a screen reader: vl-convert's per-mark ARIA
+    # attributes are a fifth of the SVG and say nothing there.
+    svg = _ARIA.sub("", svg)
+    if len(svg) <= SVG_MAX_BYTES:
+        return svg
+    import base64
+
+    import vl_convert
+
+    for scale in (PNG_SCALE, 1):  # sharp if that is smaller than the SVG, else at least 1x
+        png = vl_convert.vegalite_to_png(dict(spec), scale=scale, vl_version=vl_version())
+        encoded = base64.b64encode(png).decode("ascii")
+        if len(encoded) < len(svg):
+            break
+    else:
+        return svg  # a PNG of a tall chart can be larger still: the SVG is the smaller copy
+    root = re.match(r"<svg\b[^>]*>", svg)
+    dims = ""
+    for name in ("width", "height"):
+        found = re.search(rf'\s{name}="([\d.]+)"', root.group(0)) if root else None
+        dims += f' {name}="{found.group(1)}"' if found else ""
+    return (f'<img class="trialkit-chart-png" src="data:image/png;base64,{encoded}"{dims} '
+            f'alt="{html.escape(label, quote=True)}">')
+
+
 def _json_for_script(obj: Any) -> str:
     # JSON that cannot close its <script> element nor open a comment, whatever the data holds.
     text = json.dumps(obj, separators=(",", ":"), default=str)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+# The page's bundle is gzip-packed and unpacked asynchronously (trialkit.report.bundle): a
+# chart swaps in its interactive view at once when vegaEmbed is already there (a live
+# JupyterLab after setup()), else when the loader fires "trialkit-vega-ready" (never, where
+# JavaScript or DecompressionStream is missing: the static image stays).
 _SWAP_JS = """(function(){var root=document.getElementById("%s");if(!root){return;}
 function go(){if(typeof window.vegaEmbed!=="function"){return;}
 var live=root.querySelector(".trialkit-chart-live");var spec=JSON.parse(root.querySelector(".trialkit-chart-spec").textContent);
 window.vegaEmbed(live,spec,{actions:false,renderer:"svg"}).then(function(){var s=root.querySelector(".trialkit-chart-static");if(s){s.remove();}root.classList.add("trialkit-chart-interactive");})
 .catch(function(e){live.replaceChildren();console.warn("trialkit: interactive chart unavailable, static image kept:",e);});}
-if(document.readyState==="loading"){document.addEventListener("DOMContentLoaded",go);}else{go();}})();"""
+function start(){if(typeof window.vegaEmbed==="function"){go();}else{window.addEventListener("trialkit-vega-ready",go,{once:true});}}
+if(document.readyState==="loading"){document.addEventListener("DOMContentLoaded",start);}else{start();}})();"""
 
 
 def chart_html(spec: Mapping[str, Any], *, svg: str | None = None, chart_id: str | None = None) -> str:
@@ -147,9 +214,10 @@ def chart_html(spec: Mapping[str, Any], *, svg: str | None = None, chart_id: str
     if isinstance(title, Mapping):
         title = title.get("text")
     label = html.escape(str(title if title else "Chart"), quote=True)
+    static = static_image(spec, svg, label=str(title if title else "Chart"))
     return (
         f'<div class="trialkit-chart" id="{chart_id}">'
-        f'<div class="trialkit-chart-static" role="img" aria-label="{label}">{svg}</div>'
+        f'<div class="trialkit-chart-static" role="img" aria-label="{label}">{static}</div>'
         f'<div class="trialkit-chart-live"></div>'
         f'<script type="application/json" class="trialkit-chart-spec">{_json_for_script(spec)}</script>'
         f"<script>{_SWAP_JS % chart_id}</script>"

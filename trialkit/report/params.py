@@ -50,6 +50,20 @@ Keys the runner itself reads (never passed to a notebook):
 
 ``output_dir`` is reserved: the runner sets it to the run folder.
 
+``email`` says who gets the run's reports (``trialkit email RUN_DIR``, ``trialkit run
+--email``); it is recorded in the manifest and never passed to a notebook::
+
+    email:
+      to: [jane.doe@hospital.example, "Li Wei <li.wei@hospital.example>"]
+      cc: []                                         # optional
+      subject: "{study}: reports, data cutoff {cutoff}"   # optional; also {run_name}
+      zip: false        # optional: the reports in one .zip (gateways that strip .html)
+      pack: false       # optional: attach pack.html (every report in one page) instead
+      max_mb: 10        # optional: largest message; more is split, one too-large file refused
+
+SMTP settings (server, user, password) never go in a params file: see
+:mod:`trialkit.report.smtp_settings`.
+
 Example:
     >>> from trialkit.report.params import load_params_files
     >>> runs = load_params_files(["params/demo.yaml"], notebooks=find_notebooks())  # doctest: +SKIP
@@ -75,6 +89,15 @@ from trialkit.errors import ParamsError, ProtocolError
 
 RESERVED_KEYS = ("output_dir",)
 RUNNER_KEYS = ("reports", "run_name")
+# Read by `trialkit email` and `trialkit run --email`; kept in the manifest, never injected.
+DELIVERY_KEYS = ("email",)
+EMAIL_KEYS = {"to": "a list of e-mail addresses", "cc": "a list of e-mail addresses", "subject": "text",
+              "zip": "true or false", "pack": "true or false", "max_mb": "a number of megabytes"}
+SUBJECT_FIELDS = ("study", "cutoff", "run_name")
+SMTP_WORDS = ("password", "passwd", "pass", "secret", "user", "username", "login", "host", "server", "port",
+              "smtp", "security", "tls", "starttls", "ssl", "from", "sender")
+_DOMAIN_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_ADDRESS = re.compile(rf"^[^@\s<>(),;:\"\[\]\\]+@{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})+$")
 _ANY = object()  # a parameter whose default is None (or not a literal): any value goes
 _RUN_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -347,14 +370,114 @@ def check_key(key: str, value: Any, *, types: Mapping[str, Any], notebooks: Mapp
     if key == "run_name":
         return None if isinstance(value, str) and _RUN_NAME.match(value) else \
             "must be a folder name of letters, digits, '.', '_' or '-' (e.g. demo_q3)."
+    if key in DELIVERY_KEYS:
+        return check_email_value(value)
     if key not in types:
-        return unknown_key_message(key, list(types) + list(RUNNER_KEYS))
+        return unknown_key_message(key, list(types) + list(RUNNER_KEYS) + list(DELIVERY_KEYS))
     expected = types[key]
     if expected is not _ANY and not isinstance(value, expected):
         return f"expected {_describe(expected)}, got {type(value).__name__} {value!r}."
     if isinstance(expected, tuple) and bool not in expected and isinstance(value, bool):
         return f"expected {_describe(expected)}, got a boolean ({value!r})."
     return check_value(key, value, base=base, protocol=protocol)
+
+
+def check_email_value(value: Any) -> str | None:
+    """What is wrong with a params file's ``email`` mapping, or None.
+
+    Example:
+        >>> check_email_value({"to": ["jane@hospital.example"], "cc": "li@hospital.example"}) is None
+        True
+        >>> check_email_value({"to": ["jane@hospital"]})
+        "email.to: 'jane@hospital' is not an e-mail address (e.g. jane.doe@hospital.example)."
+        >>> check_email_value({"to": ["a@b.org"], "password": "x"}).split(";")[0]
+        'email.password: SMTP settings (server, user, password) never go in a params file'
+    """
+    if not isinstance(value, dict):
+        return ("expected a mapping of e-mail settings, e.g.\n  email:\n    to: [jane.doe@hospital.example]\n"
+                "    cc: []")
+    for key, item in value.items():
+        key = str(key)
+        if key.lower() in SMTP_WORDS or key.lower().startswith("smtp"):
+            return (f"email.{key}: SMTP settings (server, user, password) never go in a params file; "
+                    "remove it and set TRIALKIT_SMTP_HOST, TRIALKIT_SMTP_USER and TRIALKIT_SMTP_PASSWORD_FILE "
+                    "(or ~/.config/trialkit/smtp.toml) instead (README: Sending reports).")
+        if key not in EMAIL_KEYS:
+            return (f"email.{key} is not an e-mail setting{did_you_mean(key, EMAIL_KEYS)}; "
+                    f"known: {', '.join(EMAIL_KEYS)}.")
+        problem = check_email_item(key, item)
+        if problem:
+            return f"email.{key}: {problem}"
+    if not value.get("to"):
+        return "email.to is missing: name at least one recipient, e.g. to: [jane.doe@hospital.example]."
+    return None
+
+
+def check_email_item(key: str, item: Any) -> str | None:
+    """One ``email`` setting's value (see :data:`EMAIL_KEYS`)."""
+    if key in ("to", "cc"):
+        addresses = [item] if isinstance(item, str) else item
+        if addresses is None:
+            return None
+        if not isinstance(addresses, list):
+            return f"expected {EMAIL_KEYS[key]}, got {type(item).__name__} {item!r}."
+        for address in addresses:
+            problem = check_address(address)
+            if problem:
+                return problem
+        return None
+    if key in ("zip", "pack"):
+        return None if isinstance(item, bool) else f"expected true or false, got {item!r}."
+    if key == "max_mb":
+        if isinstance(item, bool) or not isinstance(item, (int, float)) or item <= 0:
+            return f"expected a number of megabytes above 0 (e.g. 10), got {item!r}."
+        return None
+    if key == "subject":
+        return check_subject(item)
+    return None
+
+
+def check_address(address: Any) -> str | None:
+    """None for one e-mail address (``jane@x.org`` or ``Jane Doe <jane@x.org>``), else the problem.
+
+    Example:
+        >>> check_address("Jane Doe <jane.doe@hospital.example>") is None
+        True
+        >>> check_address("a@b.org, c@d.org")
+        "'a@b.org, c@d.org' holds several addresses: write one per list item, e.g. [a@b.org, c@d.org]."
+    """
+    import email.utils
+
+    if not isinstance(address, str) or not address.strip():
+        return f"expected an e-mail address, got {address!r}."
+    if "\r" in address or "\n" in address:
+        return f"{address!r} holds a line break."
+    parsed = email.utils.getaddresses([address])
+    if len(parsed) != 1:
+        return (f"{address!r} holds several addresses: write one per list item, "
+                f"e.g. [{', '.join(a for _, a in parsed)}].")
+    if not _ADDRESS.match(parsed[0][1]):
+        return f"{address!r} is not an e-mail address (e.g. jane.doe@hospital.example)."
+    return None
+
+
+def check_subject(subject: Any) -> str | None:
+    """A subject line: text on one line whose ``{fields}`` are study, cutoff or run_name."""
+    import string
+
+    if not isinstance(subject, str) or not subject.strip():
+        return f"expected text, got {subject!r}."
+    if "\r" in subject or "\n" in subject:
+        return "must be one line."
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(subject) if f is not None]
+    except ValueError as exc:
+        return f"{subject!r}: {exc} (write {{{{ and }}}} for literal braces)."
+    unknown = [f for f in fields if f not in SUBJECT_FIELDS]
+    if unknown:
+        return (f"unknown field {{{unknown[0]}}}{did_you_mean(unknown[0], SUBJECT_FIELDS)}; "
+                f"fields: {', '.join('{' + f + '}' for f in SUBJECT_FIELDS)}.")
+    return None
 
 
 def unknown_key_message(key: str, known: Iterable[str]) -> str:

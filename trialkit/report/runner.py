@@ -61,7 +61,9 @@ from trialkit.errors import ParamsError
 from trialkit.report.files import make_shareable, write_text
 from trialkit.report.html import export_html, vega_bundle
 from trialkit.report.index import describe_error, write_index
-from trialkit.report.params import RunParams, collect_parameters, load_params_files, read_notebook_parameters
+from trialkit.report.pack import write_pack
+from trialkit.report.params import (DELIVERY_KEYS, RunParams, collect_parameters, load_params_files,
+                                   read_notebook_parameters)
 
 def _project_root() -> Path:
     """The checkout holding ``trialkit/`` (editable install), else the working folder.
@@ -147,11 +149,14 @@ class RunResult:
 # ---------------------------------------------------------------------------------------
 
 def main_run(params_files: Sequence[str | Path], *, out: str | Path | None = None,
-             reports: Sequence[str] | None = None, jobs: int | None = None) -> int:
+             reports: Sequence[str] | None = None, jobs: int | None = None, email: bool = False) -> int:
     """``trialkit run``: run, print where the run folders are, return the exit code.
 
+    ``email``: then send each run folder whose reports all ran (``trialkit.report.mail``).
+
     Returns:
-        0 when every report ran, 1 when one failed (the others still complete).
+        0 when every report ran, 1 when one failed (the others still complete; that run is
+        not e-mailed), else with ``email`` the exit code of the first send that failed.
 
     Raises:
         ParamsError: a params file is wrong (exit code 2); nothing has run.
@@ -163,6 +168,11 @@ def main_run(params_files: Sequence[str | Path], *, out: str | Path | None = Non
         for failed in run.failed:
             print(f"trialkit: FAILED {run.name}/{failed.report}: {describe_error(failed.error)}",
                   file=sys.stderr)
+    if email:
+        from trialkit.report.mail import email_runs
+
+        emailed = email_runs(result.runs)  # the complete runs also when another one failed
+        return result.exit_code or emailed
     return result.exit_code
 
 
@@ -266,9 +276,10 @@ def parameterize(run: RunParams, declared: Mapping[str, Any], output_dir: Path) 
     """The values injected into one notebook: only the names its parameters cell declares.
 
     A key another notebook needs is valid in the params file but not passed here, so
-    papermill never warns about an unknown parameter.
+    papermill never warns about an unknown parameter. ``email`` (who gets the reports) is
+    never passed, even to a notebook that declares it.
     """
-    values = {k: v for k, v in run.values.items() if k in declared}
+    values = {k: v for k, v in run.values.items() if k in declared and k not in DELIVERY_KEYS}
     if "output_dir" in declared:
         values["output_dir"] = str(output_dir)
     return values
@@ -526,9 +537,13 @@ def _parameter_default(notebook: Path, name: str) -> Any:
 
 def finish_run(run: RunParams, staging: Path, final: Path, reports: list[ReportResult], *,
                run_time: dt.datetime, ended: dt.datetime, context: Mapping[str, Any] | None = None) -> RunFolder:
-    """Write manifest.json and index.html into the staging folder, then swap it into place."""
+    """Write pack.html, manifest.json and index.html into the staging folder, then swap it into place."""
     folder = RunFolder(name=run.run_name, path=final, params_file=run.path, reports=reports)
     manifest = build_manifest(run, reports, started=run_time, ended=ended, context=context)
+    try:  # pack.html: every report in one page (trialkit.report.pack); a bug there loses no report
+        manifest["pack"] = write_pack(staging, manifest)
+    except Exception as exc:
+        manifest["pack"] = {"html": None, "error": _clip(f"{type(exc).__name__}: {exc}")}
     write_text(json.dumps(manifest, indent=2, default=str) + "\n", staging / "manifest.json")
     write_index(staging / "index.html", manifest)
     swap_into_place(staging, final)
