@@ -232,6 +232,32 @@ class ReportStudy:
         return self.subjects.filter(pl.col("STATUS") == "RANDOMIZED")
 
     @property
+    def empty(self) -> bool:
+        """True when no subject matches the run's cutoff and filters: none counts, or an
+        ``arms`` filter is set and no randomized subject is in those arms.
+
+        An empty selection is a result, not an error: the report says so (with what each
+        filter left out) and every table and chart of it is empty.
+        """
+        return self.subjects.height == 0 or (bool(self.params.arms) and self.randomized.height == 0)
+
+    def describe_selection(self) -> dict[str, Any]:
+        """What the cutoff and filters select, as JSON-able values (the runner's manifest and index).
+
+        Example:
+            >>> data = open_study(data_cutoff="2020-01-01")   # before the demo's first subject  # doctest: +SKIP
+            >>> data.describe_selection()["empty"], data.describe_selection()["subjects"]   # doctest: +SKIP
+            (True, 0)
+        """
+        reasons = (self.screened.filter(pl.col("LEFT_OUT").is_not_null()).group_by("LEFT_OUT").len()
+                   .sort("LEFT_OUT"))
+        return {"empty": self.empty, "subjects": self.subjects.height, "randomized": self.randomized.height,
+                "in_data": self.screened.height, "source": self.source,
+                "left_out": {str(reason): int(n) for reason, n in reasons.iter_rows()},
+                "data_cutoff": self.params.data_cutoff.isoformat() if self.params.data_cutoff else None,
+                "sites": list(self.params.sites), "arms": list(self.params.arms)}
+
+    @property
     def has_screening(self) -> bool:
         """True when screen failures can be counted: DM, or an ADSL that lists them."""
         return self.source == "DM" or bool((self.screened["STATUS"] == "SCREEN FAILURE").any())
