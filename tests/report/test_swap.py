@@ -198,6 +198,20 @@ def test_a_full_disk_while_writing_the_run_is_exit_2_not_a_bug(tmp_path, monkeyp
     assert [p.name for p in (tmp_path / "out").iterdir()] == []   # no staging left
 
 
+@pytest.mark.slow
+def test_a_relative_out_keeps_the_tables_the_notebooks_write(tmp_path, monkeypatch):
+    """The notebooks run in a scratch folder: a relative output_dir sent their tables there."""
+    from trialkit.report.runner import run_reports
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "dm.csv").write_text("STUDYID,USUBJID,SITEID\nST561-1,S1,01\n")
+    (tmp_path / "rel.yaml").write_text("data_dir: data\nrun_name: rel\n")
+    monkeypatch.chdir(tmp_path)
+    result = run_reports(["rel.yaml"], out="out", reports=["alpha"], progress=False, notebooks_dir=FIXTURES)
+    assert result.exit_code == 0 and result.runs[0].path == tmp_path / "out" / "rel"
+    assert (tmp_path / "out" / "rel" / "tables" / "alpha.csv").read_text() == "KEY,VALUE\ndata_cutoff,None\n"
+
+
 def test_make_out_root_creates_parents(tmp_path):
     assert make_out_root(tmp_path / "a" / "b").is_dir()
     with pytest.raises(OutputError, match="is a file, not a folder"):

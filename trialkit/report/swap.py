@@ -60,6 +60,10 @@ SWAP_ATTEMPTS = 100
 def make_out_root(out_root: Path) -> Path:
     """Create the parent of the run folders (``--out``); an OS error becomes an :class:`OutputError`.
 
+    Returns the folder as an absolute path: the notebooks write into it from their own
+    working folder, where a relative ``--out`` would name another place (and their tables
+    and figures would be lost).
+
     Example:
         >>> import tempfile
         >>> file = Path(tempfile.mkdtemp()) / "out"
@@ -81,7 +85,7 @@ def make_out_root(out_root: Path) -> Path:
                           f"is a file, not a folder; move it or give another --out.") from None
     except OSError as exc:
         raise OutputError(describe_os_error(exc, doing="write the output folder", path=out_root)) from None
-    return out_root
+    return Path(os.path.abspath(out_root))
 
 
 # ---------------------------------------------------------------------------------------
