@@ -62,7 +62,10 @@ def expected(runs) -> pl.DataFrame:
         # randomized by the cutoff; randomized after it = still in screening at it
         RAND=pl.col("ARMCD").is_in(ALL_ARMS) & (pl.col("RANDDTC").is_null() | (pl.col("RANDDTC") <= CUTOFF)),
         SF=(pl.col("ARMCD").str.to_uppercase() == "SCRNFAIL") | (armnrs == "SCREEN FAILURE").fill_null(False))
-    reason = (pl.when(_first_day("RFICDTC") > CUTOFF).then(pl.lit(f"consented after the data cutoff {CUTOFF}"))
+    # a partial consent date cannot be shown to be after the cutoff: kept (derive_left_out's rule)
+    consent = pl.col("RFICDTC").str.slice(0, 10)
+    reason = (pl.when((consent.str.len_chars() == 10) & (consent > CUTOFF))
+              .then(pl.lit(f"consented after the data cutoff {CUTOFF}"))
               .when(~pl.col("SITEID").is_in(SITES)).then(pl.lit("site not in the sites filter"))
               .when(pl.col("RAND") & ~pl.col("ARMCD").is_in(ARMS)).then(pl.lit("arm not in the arms filter")))
     return subjects.with_columns(reason.alias("REASON"))
