@@ -247,3 +247,20 @@ def test_leftovers_of_a_live_run_are_never_removed(tmp_path, monkeypatch):
     assert live.is_dir() and live_scratch.is_dir()
     assert f"trialkit: removed the staging folder {dead} left by an interrupted run" in lines
     assert f"trialkit: removed the old run folder {dead_old} left by an interrupted run" in lines
+
+
+@pytest.mark.parametrize("command, code", [("run", 2), ("validate", 1)])
+def test_any_other_os_error_is_one_line_naming_the_path_not_an_internal_error(tmp_path, monkeypatch, capsys,
+                                                                              command, code):
+    from trialkit.report import runner
+    from trialkit import study
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", "/srv/trial/locked")
+
+    monkeypatch.setattr(runner, "run_reports", refuse)
+    monkeypatch.setattr(study, "validate_folder", refuse)
+    args = ["run", str(_params(tmp_path))] if command == "run" else ["validate", str(tmp_path)]
+    assert main(args) == code
+    assert capsys.readouterr().err == ("trialkit: cannot use /srv/trial/locked: Permission denied; give the user "
+                                       "running trialkit access to it (chmod/chown), or use another path.\n")

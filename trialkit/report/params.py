@@ -19,7 +19,9 @@ data_dir             a study data folder; a relative     the built-in demo study
                      of the params file, not the cwd     also when null or ""
 data_cutoff          ISO date ``YYYY-MM-DD``             the demo's cutoff with demo data,
                                                          else none (all records)
-sites                list of site ids, e.g. ["01"]       all sites
+sites                list of the protocol's site ids,    all sites
+                     e.g. ["01"]; a number matches its
+                     zero-padded site (1 -> "01")
 arms                 list of the protocol's arm codes    all arms
 assessor             an assessor of the protocol (BICR,  the notebook's default
                      INVESTIGATOR; accepted spellings
@@ -33,11 +35,17 @@ audience             investigator (code hidden) |        the notebook's default
 title                text                                each notebook's own title
 ==================== =================================== =====================================
 
+A params file is untrusted input: at most :data:`MAX_PARAMS_BYTES`, no YAML aliases, each
+value bounded (:func:`check_bounds`), and a message quotes at most 200 characters of a value
+(:func:`trialkit.errors.quote`). A file that cannot be read is a :class:`ParamsError`.
+
 ``data_dir``, ``data_cutoff`` and ``study`` are resolved by
 :func:`trialkit.study.resolve_parameters`, the same function a notebook uses when run by
 hand, so a run and an interactive session read the same data. ``assessor``, ``criteria``
 and ``arms`` are checked against the protocol of the study (given, matched, or generic).
-A key set to ``null`` (or ``""``) takes the notebook's own default (it is not injected).
+``sites`` are checked against the protocol's sites (:func:`trialkit.study.match_site_codes`).
+A key set to ``null`` (or ``""``) takes the notebook's own default (it is not injected);
+``reports`` and ``run_name`` set to null take the runner's.
 Other parameters a notebook declares are typed by their default there (str, int, float,
 bool, list, dict; a ``None`` default takes anything).
 
