@@ -11,7 +11,9 @@ first subject gives a report that says no subject matches (exit 0, or 4 with
 
 from __future__ import annotations
 
+import fcntl
 import json
+import pickle
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -31,15 +33,25 @@ RUN_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC")
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, default_demo):
+def runs(tmp_path_factory, default_demo, worker_id):
+    """The runs, made once for the whole session: pytest-xdist workers share them (a file lock)."""
     from trialkit.report.runner import run_reports
 
-    base = tmp_path_factory.mktemp("filters")
-    (base / "filtered.yaml").write_text(FILTERED)
-    (base / "empty.yaml").write_text(EMPTY)
-    first = run_reports([base / "filtered.yaml", base / "empty.yaml"], out=base / "out", jobs=2, progress=False)
-    first_html = (base / "out" / "filtered" / "study_overview.html").read_text(encoding="utf-8")
-    second = run_reports([base / "filtered.yaml"], out=base / "out", progress=False)   # the same run again
+    # under xdist the parent of a worker's temp folder is this session's, the same for every worker
+    session = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    base = session / "filters_end_to_end"
+    base.mkdir(exist_ok=True)
+    with open(base / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (base / "runs.pickle").is_file():
+            (base / "filtered.yaml").write_text(FILTERED)
+            (base / "empty.yaml").write_text(EMPTY)
+            first = run_reports([base / "filtered.yaml", base / "empty.yaml"], out=base / "out", jobs=2,
+                                progress=False)
+            first_html = (base / "out" / "filtered" / "study_overview.html").read_text(encoding="utf-8")
+            second = run_reports([base / "filtered.yaml"], out=base / "out", progress=False)  # the same run again
+            (base / "runs.pickle").write_bytes(pickle.dumps((first, second, first_html)))
+        first, second, first_html = pickle.loads((base / "runs.pickle").read_bytes())
     return SimpleNamespace(first=first, second=second, first_html=first_html, out=base / "out", demo=default_demo)
 
 

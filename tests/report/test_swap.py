@@ -264,3 +264,21 @@ def test_any_other_os_error_is_one_line_naming_the_path_not_an_internal_error(tm
     assert main(args) == code
     assert capsys.readouterr().err == ("trialkit: cannot use /srv/trial/locked: Permission denied; give the user "
                                        "running trialkit access to it (chmod/chown), or use another path.\n")
+
+
+def test_a_data_file_that_cannot_be_read_does_not_stop_the_manifest(tmp_path, monkeypatch):
+    from trialkit.report import runner
+
+    (tmp_path / "dm.csv").write_text("USUBJID\nS1\n")
+    (tmp_path / "notes.pdf").write_bytes(b"%PDF")
+    real = runner.sha256
+
+    def refuse(path):
+        if path.name == "notes.pdf":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(runner, "sha256", refuse)
+    listed = runner.input_files(tmp_path)
+    assert [(f["name"], f.get("error")) for f in listed] == [("dm.csv", None), ("notes.pdf", "Permission denied")]
+    assert listed[1]["sha256"] is None and len(listed[0]["sha256"]) == 64

@@ -718,9 +718,22 @@ def study_summary(protocol: Any) -> dict[str, Any]:
 
 
 def input_files(data_dir: Path) -> list[dict[str, Any]]:
-    """Every file of the data folder with its size and sha256 (hidden files skipped)."""
-    return [{"name": p.relative_to(data_dir).as_posix(), "bytes": p.stat().st_size, "sha256": sha256(p)}
-            for p in sorted(data_dir.rglob("*")) if p.is_file() and not p.name.startswith(".")]
+    """Every file of the data folder with its size and sha256 (hidden files skipped).
+
+    A file that cannot be read gets its reason instead of a digest: the reports that read
+    it say what is wrong, and a manifest never stops a run.
+    """
+    files = []
+    for path in sorted(data_dir.rglob("*")):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        entry: dict[str, Any] = {"name": path.relative_to(data_dir).as_posix()}
+        try:
+            entry.update(bytes=path.stat().st_size, sha256=sha256(path))
+        except OSError as exc:
+            entry.update(bytes=None, sha256=None, error=exc.strerror or type(exc).__name__)
+        files.append(entry)
+    return files
 
 
 def sha256(path: Path) -> str:
