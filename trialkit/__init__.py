@@ -31,6 +31,7 @@ columns, compute_ expr -> expr, summarize_ one row per group, plot_ frame -> cha
     format.format_count / format_n_pct / format_ci                           numbers as reports print them
     report.notebook.load_study / show_scope / show_table / show_chart / show_listing / show_left_out
     report.runner.run_reports(params_files, out=, reports=, jobs=)           (`trialkit run`)
+    report.swap.swap_folder / remove_leftovers ; report.signals              atomic swap, clean-up, stop signals
     errors.TrialkitError and subclasses                                      every user-facing error
 """
 

@@ -190,8 +190,8 @@ def main_run(params_files: Sequence[str | Path], *, out: str | Path | None = Non
     try:
         result = run_reports(params_files, out=out, reports=reports, jobs=jobs)
     except RunInterrupted as stop:  # before any notebook ran (e.g. waiting for another run)
-        print(f"trialkit: stopped by {signal_name(stop.signum)} before any report ran; nothing was written.",
-              file=sys.stderr)
+        print(f"trialkit: stopped by {signal_name(stop.signum)} before any report finished; nothing was written "
+              f"(a previous run folder is left as it was).", file=sys.stderr)
         return stop.exit_code
     report_empty_and_interrupted(result)
     for run in result.runs:
@@ -441,6 +441,7 @@ def stop_running(executor: Any, futures: Mapping[Future, int], pending: set[Futu
     running = [f for f in pending if not f.cancel()]
     print(f"trialkit: {name} received: stopping {len(running)} running report(s); finished reports are kept",
           file=sys.stderr, flush=True)
+    logging.getLogger("papermill").setLevel(logging.CRITICAL)  # "Kernel died ...": we killed it (restored after the run)
     signals.KERNELS.stop_all(reason=name)
     if not isinstance(executor, ThreadPoolExecutor):  # forked workers hold their own kernels
         for process in list(getattr(executor, "_processes", {}).values()):

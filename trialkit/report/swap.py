@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import fcntl
 import os
 import re
 import shutil
@@ -162,6 +161,8 @@ def _exchange(staging: Path, final: Path) -> bool:
 def _folder_lock(folder: Path) -> Iterator[None]:
     """Hold an exclusive ``flock`` on a folder; without one where the system has none (some
     network file systems), the retries of :func:`swap_folder` still keep swaps whole."""
+    import fcntl  # POSIX only: imported where used
+
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -226,6 +227,8 @@ def remove_leftovers(out_root: Path, *, held: Iterable[str] = (),
 
 def remove_dead_scratch(*, log: Callable[[str], None]) -> list[Path]:
     """Scratch folders of runs that are gone: this user's, whose lock file nobody holds."""
+    import fcntl
+
     removed = []
     temp = Path(tempfile.gettempdir())
     with contextlib.suppress(OSError):
@@ -248,6 +251,8 @@ def remove_dead_scratch(*, log: Callable[[str], None]) -> list[Path]:
 def hold_scratch_lock(scratch: Path) -> Callable[[], None]:
     """Mark a scratch folder as alive for as long as this process holds the returned lock;
     call the returned function to let go (also done by the OS when the process dies)."""
+    import fcntl
+
     handle = open(scratch / SCRATCH_LOCK, "a")  # noqa: SIM115 - held for the run
     fcntl.flock(handle, fcntl.LOCK_EX)
     return handle.close
