@@ -67,6 +67,7 @@ def test_validate_reads_a_gbk_csv_with_encoding_option(tmp_path, capsys):
         "STUDYID,USUBJID,SITEID,ARMCD,ARM,INVNAM\nNCT07334483,S-01,01,A,Arm A,中山医院\n".encode("gbk"))
     assert main(["validate", str(tmp_path)]) == 1
     assert "not UTF-8" in capsys.readouterr().out
-    main(["validate", str(tmp_path), "--encoding", "gbk"])
+    assert main(["validate", str(tmp_path), "--encoding", "gbk"]) == 0
     out = capsys.readouterr().out
     assert "not UTF-8" not in out and "unreadable" not in out
+    assert "  dm             1     6  dm.csv" in out and "Result: OK (0 error(s)" in out

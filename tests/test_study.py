@@ -78,7 +78,7 @@ def test_interactive_use_resolves_params_as_a_run_does(default_demo, monkeypatch
     monkeypatch.setattr(demo, "demo_data_dir", lambda **_: default_demo)
     params = resolve_parameters()
     assert params.demo and params.data_dir == default_demo.resolve()
-    assert params.data_cutoff == dt.date.fromisoformat(demo.DEFAULT_CUTOFF)  # the demo's own cutoff
+    assert params.data_cutoff == dt.date(2026, 10, 31)  # the demo's own cutoff (README, params/demo.yaml)
     assert resolve_parameters(data_dir=default_demo).data_cutoff is None     # a real folder: none
 
 

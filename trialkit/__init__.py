@@ -33,6 +33,7 @@ columns, compute_ expr -> expr, summarize_ one row per group, plot_ frame -> cha
     report.runner.run_reports(params_files, out=, reports=, jobs=)           (`trialkit run`)
     report.pack.write_pack(run_dir, manifest)                                pack.html: every report, one bundle
     report.mail.send_run(run_dir, options)                                   e-mail a run once (`trialkit email`)
+    report.swap.swap_folder / remove_leftovers ; report.signals              atomic swap, clean-up, stop signals
     errors.TrialkitError and subclasses                                      every user-facing error
 """
 

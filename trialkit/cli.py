@@ -65,7 +65,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from trialkit.report.mail import check_ready_to_email
 
         check_ready_to_email(args.params)  # before the run: a typo must not cost a whole run
-    return main_run(args.params, out=args.out, reports=reports, jobs=args.jobs, email=args.email)
+    return main_run(args.params, out=args.out, reports=reports, jobs=args.jobs, email=args.email,
+                    fail_on_empty=args.fail_on_empty)
 
 
 def _cmd_email(args: argparse.Namespace) -> int:
@@ -115,7 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check every params file against the notebooks' parameters, then execute "
                     "the notebooks with papermill and export offline HTML into "
                     "outputs/<run>/ (index.html, one HTML per report, tables/, figures/, "
-                    "manifest.json). Exits 1 if a report failed, 2 if a params file is wrong.")
+                    "manifest.json). Exits 1 if a report failed, 2 if a params file, the command "
+                    "line or the output folder is wrong, 75 if another run holds the run folder, 130/143 "
+                    "when SIGINT/SIGTERM stopped it (finished reports kept as a partial run); see the "
+                    "README's Scheduled runs.")
     p.add_argument("params", nargs="+", metavar="PARAMS.yaml", help="one or more params files (see params/)")
     p.add_argument("--out", default=None, help="parent folder of the run folders (default: outputs/)")
     p.add_argument("--reports", default=None, help="comma-separated report names to run (default: all)")
@@ -123,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--email", action="store_true",
                    help="then e-mail each run folder whose reports all ran, to its params file's email: "
                         "recipients (see trialkit email --help; exit codes of trialkit email)")
+    p.add_argument("--fail-on-empty", action="store_true",
+                   help="exit 4 when a report's data cutoff and sites/arms filters select no subject "
+                        "(the report is still written and says so; without this option that is exit 0)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser(
@@ -172,6 +179,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("trialkit: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # permissions, a missing or file-valued path, a full disk: not a bug
+        from trialkit.errors import describe_os_error
+
+        print(describe_os_error(exc), file=sys.stderr)
+        return 1 if args.command == "validate" else 2
     except Exception as exc:  # a bug, not a user error: one line, the traceback on request
         if os.environ.get("TRIALKIT_DEBUG"):
             raise

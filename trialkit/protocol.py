@@ -41,7 +41,7 @@ from typing import Any
 
 import yaml
 
-from trialkit.errors import ProtocolError
+from trialkit.errors import ProtocolError, clip, describe_os_error, quote
 
 _REQUIRED = ("study", "sites", "arms", "treatments", "response", "eligibility")
 _GENERIC = "_generic.yaml"
@@ -249,12 +249,16 @@ def load_protocol(protocol: str | Path | Protocol) -> Protocol:
             f"  Give a study id ({', '.join(shipped_ids()) or 'none shipped'}) or a protocol YAML file.")
     key = str(protocol).strip()
     if Path(key).suffix.lower() in (".yaml", ".yml"):
-        return _load_file(str(Path(key).resolve()) if Path(key).exists() else key)
+        try:
+            found = Path(key).exists()
+        except OSError as exc:
+            raise ProtocolError(describe_os_error(exc, doing="read the protocol file", path=key)) from None
+        return _load_file(str(Path(key).resolve()) if found else key)
     for candidate in _shipped():
         if candidate.matches(key):
             return candidate
     raise ProtocolError(
-        f"trialkit: no protocol file for study '{key}'.\n"
+        f"trialkit: no protocol file for study {quote(key)}.\n"
         f"  Protocols shipped: {', '.join(shipped_ids()) or '(none)'}\n"
         f"  Pass a study id or sponsor code from that list, or the path of a protocol YAML file.")
 
@@ -320,8 +324,12 @@ def _shipped() -> tuple[Protocol, ...]:
 @lru_cache(maxsize=16)
 def _load_file(path: str) -> Protocol:
     file = Path(path)
-    if not file.is_file():
-        raise ProtocolError(f"trialkit: protocol file {file} does not exist.")
+    try:
+        exists = file.is_file()
+    except OSError as exc:  # a name too long, a folder that may not be entered
+        raise ProtocolError(describe_os_error(exc, doing="read the protocol file", path=path)) from None
+    if not exists:
+        raise ProtocolError(f"trialkit: protocol file {clip(file)} does not exist.")
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -31,8 +31,10 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Mapping
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +50,7 @@ from trialkit.derive.scope import (
     filter_records,
 )
 from trialkit.derive.subjects import derive_subjects
-from trialkit.errors import MissingDatasetError, ParamsError
+from trialkit.errors import MissingDatasetError, ParamsError, clip, quote
 from trialkit.io import Finding, Study, find_datasets, inspect_study, read_datasets, read_study, resolve_protocol
 from trialkit.io.checks import conform_frames
 from trialkit.io.findings import MAX_ROWS_SHOWN, rows_text
@@ -112,13 +114,64 @@ def resolve_parameters(*, study: Any = "", data_dir: Any = "", data_cutoff: Any 
     try:
         cutoff = as_date(cutoff_value)
     except ValueError:
-        raise ParamsError(f"trialkit: data_cutoff {cutoff_value!r} is not an ISO date; write YYYY-MM-DD, "
+        raise ParamsError(f"trialkit: data_cutoff {quote(cutoff_value)} is not an ISO date; write YYYY-MM-DD, "
                           f"e.g. 2026-10-31.") from None
     protocol = str(study).strip() if study is not None and str(study).strip() else None
     if protocol and Path(protocol).suffix.lower() in (".yaml", ".yml") and not Path(protocol).is_absolute():
         protocol = str((base / protocol).resolve())
     return StudyParams(study=protocol, data_dir=folder, demo=demo, data_cutoff=cutoff,
                        sites=tuple(str(s) for s in (sites or ())), arms=tuple(str(a) for a in (arms or ())))
+
+
+SITES_SHOWN = 20  # sites named in a message; a generic protocol of a large study has hundreds
+
+
+def match_site_codes(sites: Iterable[Any], site_ids: Sequence[str], *, study: str = "") -> tuple[str, ...]:
+    """The ``sites`` filter as the protocol's site ids; refuse a site the protocol does not list.
+
+    A site given as written in the data (``"01"``) is kept. A number, or text of digits,
+    matches the one site whose id is the same number with leading zeros: YAML reads
+    ``sites: [01, 03]`` as the numbers 1 and 3, and ``[1, 3]`` means sites ``01`` and
+    ``03`` just as well. Under a generic protocol the site ids are the data's SITEIDs.
+
+    Args:
+        sites: the filter's values (text or numbers).
+        site_ids: the protocol's site ids (``Protocol.site_ids``).
+        study: how messages name the study (``Protocol.display_id``).
+
+    Raises:
+        ParamsError: a site that is not the protocol's (with a "did you mean"), or a number
+            that matches no site, or several, once zero-padded (with the fix).
+
+    Example:
+        >>> match_site_codes([1, "03"], ["01", "02", "03"])
+        ('01', '03')
+    """
+    known = [str(s) for s in site_ids]
+    matched: list[str] = []
+    problems: list[str] = []
+    for value in sites:
+        text = str(value).strip()
+        if text in known:
+            matched.append(text)
+            continue
+        same_number = [s for s in known if text.isdigit() and s.isdigit() and int(s) == int(text)]
+        if len(same_number) == 1:
+            matched.append(same_number[0])
+        elif same_number:
+            problems.append(f"site {quote(value)} is the number of several sites ({', '.join(same_number)}); "
+                            f"write the one meant in quotes, e.g. sites: ['{same_number[0]}']")
+        else:
+            close = difflib.get_close_matches(text.lower(), [s.lower() for s in known], n=1, cutoff=0.5)
+            hint = f" (did you mean '{next(s for s in known if s.lower() == close[0])}'?)" if close else ""
+            problems.append(f"site {quote(value)} is not a site of {clip(study or 'the study', 80)}{hint}")
+    if problems:
+        shown = ", ".join(known[:SITES_SHOWN]) + (f", … ({len(known)} in all)" if len(known) > SITES_SHOWN else "")
+        raise ParamsError(
+            f"trialkit: {'; '.join(problems[:5])}{f' (and {len(problems) - 5} more)' if len(problems) > 5 else ''}.\n"
+            f"  Sites: {shown or '(none: the data has no SITEID)'}. Write site codes in quotes as the "
+            f"data writes them, e.g. sites: ['{known[0] if known else '01'}'].")
+    return tuple(dict.fromkeys(matched))
 
 
 # --------------------------------------------------------------------------------------------
@@ -178,6 +231,32 @@ class ReportStudy:
         return self.subjects.filter(pl.col("STATUS") == "RANDOMIZED")
 
     @property
+    def empty(self) -> bool:
+        """True when no subject matches the run's cutoff and filters: none counts, or an
+        ``arms`` filter is set and no randomized subject is in those arms.
+
+        An empty selection is a result, not an error: the report says so (with what each
+        filter left out) and every table and chart of it is empty.
+        """
+        return self.subjects.height == 0 or (bool(self.params.arms) and self.randomized.height == 0)
+
+    def describe_selection(self) -> dict[str, Any]:
+        """What the cutoff and filters select, as JSON-able values (the runner's manifest and index).
+
+        Example:
+            >>> data = open_study(data_cutoff="2020-01-01")   # before the demo's first subject  # doctest: +SKIP
+            >>> data.describe_selection()["empty"], data.describe_selection()["subjects"]   # doctest: +SKIP
+            (True, 0)
+        """
+        reasons = (self.screened.filter(pl.col("LEFT_OUT").is_not_null()).group_by("LEFT_OUT").len()
+                   .sort("LEFT_OUT"))
+        return {"empty": self.empty, "subjects": self.subjects.height, "randomized": self.randomized.height,
+                "in_data": self.screened.height, "source": self.source,
+                "left_out": {str(reason): int(n) for reason, n in reasons.iter_rows()},
+                "data_cutoff": self.params.data_cutoff.isoformat() if self.params.data_cutoff else None,
+                "sites": list(self.params.sites), "arms": list(self.params.arms)}
+
+    @property
     def has_screening(self) -> bool:
         """True when screen failures can be counted: DM, or an ADSL that lists them."""
         return self.source == "DM" or bool((self.screened["STATUS"] == "SCREEN FAILURE").any())
@@ -212,8 +291,15 @@ def open_study(report: str | None = None, *, study: Any = "", data_dir: Any = ""
 
 
 def prepare_study(read: Study, params: StudyParams) -> ReportStudy:
-    """Steps 3 and 4 of :func:`open_study` on a study already read (pure: no file access)."""
+    """Steps 3 and 4 of :func:`open_study` on a study already read (pure: no file access).
+
+    The ``sites`` filter is first matched to the protocol's site ids
+    (:func:`match_site_codes`): an unknown site is an error, never a silent empty filter.
+    """
     protocol = read.protocol
+    if params.sites:
+        params = dataclasses.replace(params, sites=match_site_codes(params.sites, protocol.site_ids,
+                                                                    study=protocol.display_id))
     screened = derive_subjects(read.frames, protocol)
     screened = derive_status_at_cutoff(screened, params.data_cutoff)
     screened = derive_left_out(screened, sites=params.sites, arms=params.arms, data_cutoff=params.data_cutoff)

@@ -11,7 +11,11 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from trialkit.charts import plot_subjects_by_arm_site
 from trialkit.report import html as report_html
-from trialkit.report.html import BUNDLE_ID, CONFIDENTIALITY, export_html, page, vega_bundle
+from trialkit.report.html import BUNDLE_ID, export_html, page, vega_bundle
+
+# The page's own confidentiality line when the study's protocol gives none, as it must read
+# (written out: the module's constant would pass even if it were empty).
+DEFAULT_CONFIDENTIALITY = "Confidential: contains clinical trial data; do not forward"
 from trialkit.report.notebook import chart_html, chart_svg, findings_frame, table_html
 
 # Anything a browser would fetch: src/href/srcset attributes, CSS url(...) and @import "..."
@@ -93,7 +97,7 @@ def test_header_fields_present_and_escaped(executed):
     assert "Study &lt;overview&gt;" in header
     assert "2026-03-31&lt;b&gt;" in header
     assert "2026-04-01 &lt;i&gt;08:00&lt;/i&gt;" in header
-    assert CONFIDENTIALITY in header
+    assert f'<p class="trialkit-confidential">{DEFAULT_CONFIDENTIALITY}</p>' in header
     assert "<title>Study &lt;overview&gt; — NCT07334483</title>" in text
 
 
@@ -188,7 +192,7 @@ def test_unknown_audience_is_refused(executed):
 def test_page_shell_for_the_run_index():
     text = page("Run <index>", "<h2>Reports</h2><p>x</p><h2>Failures</h2>", study="NCT07334483",
                 data_cutoff=None, run_time="2026-04-01 08:00 UTC")
-    assert "Run &lt;index&gt;" in text and CONFIDENTIALITY in text and "not set" in text
+    assert "Run &lt;index&gt;" in text and DEFAULT_CONFIDENTIALITY in text and "not set" in text
     assert '<a href="#section-1">Reports</a>' in text and '<a href="#section-2">Failures</a>' in text
     assert BUNDLE_ID not in text
     assert not RESOURCE_URL.findall(text)

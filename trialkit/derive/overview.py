@@ -148,10 +148,15 @@ def summarize_site_table(subjects: pl.DataFrame, *, arm_labels: Mapping[str, str
     by_status = (summarize_screening_by_site(subjects)
                  .with_columns(pl.col("STATUS").cast(pl.String))
                  .pivot(on="STATUS", index=["SITEID", "SITE"], values="N"))
+    # no subject at all (a selection that matches nothing): the same columns, one row of zeros
+    by_status = by_status.with_columns(pl.lit(0, pl.Int64).alias(s) for s in SCREENING_STAGES
+                                       if s not in by_status.columns)
     arms = summarize_subjects_by_arm_site(subjects, arm_labels=arm_labels)
-    arm_order = arms.select("ARMCD", "ARM").unique(maintain_order=True)["ARM"].to_list()
+    arm_order = arms.select("ARMCD", "ARM").unique(maintain_order=True)["ARM"].to_list() if arms.height else \
+        list(dict(arm_labels or {}).values())
     arm_wide = arms.drop("SITE").pivot(on="ARM", index="SITEID", values="N") if arms.height else pl.DataFrame(
         {"SITEID": []}, schema={"SITEID": pl.String})
+    arm_wide = arm_wide.with_columns(pl.lit(0, pl.Int64).alias(a) for a in arm_order if a not in arm_wide.columns)
     table = (by_status.join(arm_wide, on="SITEID", how="left")
              .sort("SITEID")
              .select(pl.col("SITE").alias("Site"),

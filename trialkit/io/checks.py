@@ -771,24 +771,29 @@ def unread_files_finding(unread: Iterable[Path], data_dir: Path) -> list[Finding
 
 
 def summarize_readiness(files: Mapping[str, Path], findings: Iterable[Finding] = ()) -> list[tuple[str, str]]:
-    """Per report: "ready", what it lacks, or which of its datasets have errors.
+    """Per report: "ready", what it lacks, or which of the datasets it reads have errors.
+
+    A report reads its needed datasets, the ones it uses when present and DM/ADSL
+    (:func:`datasets_read_for`); an error in any of them stops it (``read_study`` raises),
+    so it is never called "ready" then. An error of the folder itself (no dataset named)
+    stops every report.
 
     Example:
         >>> summarize_readiness({"dm": Path("dm.parquet")})[0]
         ('study_overview', 'ready')
+        >>> broken = Finding("error", "dm", None, "DM has no rows", (), None, "DataError")
+        >>> summarize_readiness({"dm": Path("dm.parquet"), "tu": Path("tu.csv")}, [broken])[0]
+        ('study_overview', 'cannot run: errors in dm')
     """
-    broken = {f.dataset for f in findings if f.level == "error"}
+    broken = {f.dataset or "" for f in findings if f.level == "error"}
     out = []
     for name, needs in REPORT_NEEDS.items():
-        usable = {d for d in files if d not in broken}
         lacking = [spec for spec in needs.needs
                    if not any(all(d in files for d in alt) for alt in _alternatives(spec))]
-        failing = [spec for spec in needs.needs if spec not in lacking
-                   and not any(all(d in usable for d in alt) for alt in _alternatives(spec))]
+        bad = sorted(datasets_read_for(name, files) & broken) + (["the folder"] if "" in broken else [])
         if lacking:
             out.append((name, "cannot run: needs " + ", ".join(lacking)))
-        elif failing:
-            bad = sorted({d for spec in failing for alt in _alternatives(spec) for d in alt} & broken)
+        elif bad:
             out.append((name, "cannot run: errors in " + ", ".join(bad)))
         else:
             out.append((name, "ready"))

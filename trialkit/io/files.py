@@ -19,7 +19,16 @@ Reading rules, the same for every format:
   pyreadstat would silently return the rows before the cut, so that is an error.
 
 Files that are not datasets are listed by :func:`find_unread_files`, so a ``ds.xlsx`` next
-to the data is reported instead of silently skipped.
+to the data is reported instead of silently skipped. Odd entries are never skipped in
+silence either:
+
+- a folder named like a dataset, ``ex.parquet/``, is what partitioned writers (Spark,
+  polars, pyarrow) produce: it is read as one dataset from the ``*.parquet`` files in it and
+  its ``key=value`` subfolders (the partition columns, read as text); Spark's ``_SUCCESS``
+  and hidden ``.crc`` files are skipped. Such a folder holding no parquet file or other
+  files, and a folder named ``dm.csv/`` or ``dm.xpt/``, are errors saying why;
+- a symbolic link whose target is gone, a file that may not be read, a folder that may not
+  be listed: errors naming the path and the fix.
 
 Example:
     >>> find_datasets("data/")                # doctest: +SKIP
@@ -29,7 +38,9 @@ Example:
 from __future__ import annotations
 
 import csv
+import errno
 import io as _stdio
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -81,8 +92,15 @@ def find_datasets(data_dir: str | Path) -> dict[str, Path]:
             f"  e.g. `trialkit validate path/to/sdtm`, or leave data_dir unset for the demo study.",
             path=str(folder))
     found: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or not path.is_file():
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as exc:
+        raise MissingDatasetError(
+            f"trialkit: the study data folder {folder} cannot be listed: {exc.strerror or exc}.\n"
+            f"  Give the user running trialkit read and search (r-x) permission on it.",
+            path=str(folder)) from None
+    for path in entries:
+        if path.name.startswith(".") or not _is_dataset_entry(path):
             continue
         suffix = path.suffix.lower()
         if suffix not in FORMATS or not _DATASET_NAME.match(path.stem):
@@ -97,6 +115,18 @@ def find_datasets(data_dir: str | Path) -> dict[str, Path]:
                 dataset=name, path=str(path))
         found[name] = path
     return found
+
+
+def _is_dataset_entry(path: Path) -> bool:
+    """A file, a folder with a dataset suffix (``ex.parquet/``), or a dangling symbolic link."""
+    try:
+        if path.is_file():
+            return True
+        if path.is_dir():
+            return path.suffix.lower() in FORMATS
+        return path.is_symlink()  # its target is gone (or loops): read_dataset says so
+    except OSError:
+        return True  # cannot even be looked at: read_dataset names it and the fix
 
 
 # --------------------------------------------------------------------------------------------
@@ -134,6 +164,28 @@ def read_dataset(path: str | Path, *, dataset: str | None = None,
     path = Path(path)
     name = (dataset or path.stem).lower()
     where = f"dataset '{name}' ({path})"
+    try:
+        return _read_dataset(path, name, where, encoding)
+    except OSError as exc:  # permissions, an I/O error, a file removed while reading
+        raise UnreadableFileError(
+            f"trialkit: {where} cannot be read: {exc.strerror or exc}.\n"
+            f"  {_os_fix(exc)}", dataset=name, path=str(path)) from None
+
+
+def _os_fix(exc: OSError) -> str:
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return ("Give the user running trialkit read permission on the file (and search permission "
+                "on its folders), e.g. chmod o+r, or copy the data to a folder it can read.")
+    return "Copy or export the file again; check the disk and the network share it is on."
+
+
+def _read_dataset(path: Path, name: str, where: str, encoding: str | None) -> pl.DataFrame:
+    if path.is_symlink() and not path.exists():
+        raise UnreadableFileError(
+            f"trialkit: {where} is a symbolic link to {os.readlink(path)}, which does not exist.\n"
+            f"  Restore the file it points to, or remove the link.", dataset=name, path=str(path))
+    if path.is_dir():
+        return _tidy(_read_parquet_folder(path, name, where), path, name)
     if not path.is_file():
         raise MissingDatasetError(
             f"trialkit: {where} does not exist.\n  Check the path, or run `trialkit validate "
@@ -144,6 +196,8 @@ def read_dataset(path: str | Path, *, dataset: str | None = None,
             f"trialkit: {where} has the suffix '{path.suffix}', which trialkit does not read.\n"
             f"  Formats read: {', '.join(FORMATS)}. {_HOW_TO_FIX_FORMAT}",
             dataset=name, path=str(path))
+    if not os.access(path, os.R_OK):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
     if path.stat().st_size == 0:
         raise UnreadableFileError(
             f"trialkit: {where} is empty (0 bytes).\n"
@@ -164,6 +218,46 @@ def read_dataset(path: str | Path, *, dataset: str | None = None,
     return _tidy(frame, path, name)
 
 
+def _read_parquet_folder(path: Path, name: str, where: str) -> pl.DataFrame:
+    """A partitioned parquet dataset: every ``*.parquet`` file of a folder and its subfolders.
+
+    ``key=value`` subfolders (hive partitioning) give columns, read as text so that a site
+    ``SITEID=01`` stays "01". Files whose name starts with ``_`` or ``.`` (Spark's
+    ``_SUCCESS``, ``.crc`` checksums, ``_metadata``) are skipped; any other file is an
+    error, as is a folder with no parquet file or one that is not ``.parquet``.
+    """
+    if path.suffix.lower() != ".parquet":
+        raise UnreadableFileError(
+            f"trialkit: {where} is a folder, not a file. trialkit reads a folder only as a "
+            f"partitioned parquet dataset (ex.parquet/ holding part files, as Spark, polars or "
+            f"pyarrow write them).\n  Give the dataset as one {path.suffix} file, or write it as parquet.",
+            dataset=name, path=str(path))
+    files = sorted(p for p in path.rglob("*")
+                   if not any(part.startswith(("_", ".")) for part in p.relative_to(path).parts) and not p.is_dir())
+    parts = [p for p in files if p.suffix.lower() == ".parquet"]
+    others = [p.relative_to(path).as_posix() for p in files if p.suffix.lower() != ".parquet"]
+    if others:
+        raise UnreadableFileError(
+            f"trialkit: {where} is a folder read as a partitioned parquet dataset, but it also holds "
+            f"{len(others)} file(s) that are not parquet: {', '.join(_clip(o, 60) for o in others[:3])}"
+            f"{' ...' if len(others) > 3 else ''}.\n  Move them out of the folder (a partitioned "
+            f"dataset holds only its .parquet part files).", dataset=name, path=str(path))
+    if not parts:
+        raise UnreadableFileError(
+            f"trialkit: {where} is a folder with no parquet part file in it.\n"
+            f"  The partitioned write probably failed; write the dataset again, or remove the folder.",
+            dataset=name, path=str(path))
+    keys = sorted({part.split("=", 1)[0] for p in parts for part in p.relative_to(path).parts[:-1] if "=" in part})
+    try:
+        return pl.scan_parquet(parts, hive_partitioning=bool(keys), hive_schema={k: pl.String for k in keys} or None,
+                               try_parse_hive_dates=False).collect()
+    except Exception as exc:  # parts of different schemas, a corrupt part
+        raise UnreadableFileError(
+            f"trialkit: {where} is a partitioned parquet dataset ({len(parts)} part file(s)) that cannot "
+            f"be read as one: {_first_line(exc)}\n  Its part files must share one set of columns "
+            f"and types; write the dataset again in one go.", dataset=name, path=str(path)) from None
+
+
 def _read_binary(path: Path, name: str, fmt: str, encoding: str | None) -> pl.DataFrame:
     where = f"dataset '{name}' ({path})"
     try:
@@ -174,6 +268,8 @@ def _read_binary(path: Path, name: str, fmt: str, encoding: str | None) -> pl.Da
         reader = pyreadstat.read_xport if fmt == "xpt" else pyreadstat.read_sas7bdat
         frame, _meta = reader(str(path), output_format="polars", encoding=encoding)
         return frame
+    except OSError:
+        raise  # permissions, I/O: read_dataset says so, with the fix
     except Exception as exc:  # every reader failure becomes one clear message
         detail = _first_line(exc)
         hint = {

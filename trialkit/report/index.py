@@ -54,6 +54,9 @@ def summary_html(manifest: Mapping[str, Any]) -> str:
     noun = "report" if len(reports) == 1 else "reports"
     status = (f"{len(reports) - len(failed)} of {len(reports)} {noun} ready; "
               f"{len(failed)} failed (see below)." if failed else f"{len(reports)} {noun} ready.")
+    if manifest.get("interrupted"):  # a signal stopped the run: what finished is kept
+        status = (f"Partial run: stopped by {manifest['interrupted']}. {len(reports) - len(failed)} of "
+                  f"{len(reports)} {noun} finished and ready; the others were stopped or not started.")
     return (f'<p class="trialkit-index-summary">{escape(status)} Data: {escape(data)}; '
             f'data cutoff {escape(str(params.get("data_cutoff") or "none"))}.</p>\n')
 
@@ -80,12 +83,15 @@ def report_row_html(report: Mapping[str, Any]) -> str:
     if report.get("status") == "ok" and report.get("html"):
         link = f'<a href="{escape(str(report["html"]), quote=True)}">{name}</a>'
         status = '<span class="trialkit-status-ok">ok</span>'
+        if (report.get("selection") or {}).get("empty"):
+            status += " — no subject matches these filters"
     else:
         link = name
         notebook = report.get("ipynb")
         kept = (f' — executed notebook: <a href="{escape(str(notebook), quote=True)}">'
                 f'{escape(str(notebook))}</a>') if notebook else ""
-        status = (f'<span class="trialkit-status-failed">failed</span>: '
+        word = "failed" if report.get("status") in (None, "failed") else str(report["status"])
+        status = (f'<span class="trialkit-status-failed">{escape(word)}</span>: '
                   f'{escape(describe_error(report.get("error")))}{kept}')
     title = escape(str(report.get("title") or ""))
     return f"<tr><td>{link}</td><td>{title}</td><td>{status}</td><td>{escape(format_size(report.get('html_bytes')))}</td></tr>"

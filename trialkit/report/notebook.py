@@ -54,6 +54,11 @@ class _State:
     audience: str = "analyst"
     output_dir: Path | None = None
     written: set[Path] = field(default_factory=set)
+    empty_selection: bool = False  # set by show_scope: every table and chart then says why it is empty
+
+
+#: What an empty table or chart says when the run's cutoff and filters select no subject.
+EMPTY_SELECTION = "No subject matches these filters"
 
 
 _STATE = _State()
@@ -282,6 +287,7 @@ def setup(*, audience: str = "analyst", output_dir: str | os.PathLike[str] = "",
     _STATE.audience = audience
     _STATE.output_dir = Path(output_dir) if str(output_dir or "").strip() else None
     _STATE.written = set()
+    _STATE.empty_selection = False
     if interactive is None:
         interactive = _STATE.output_dir is None and _in_kernel()
     if interactive:
@@ -318,7 +324,15 @@ def show_scope(data: Any) -> None:
       ``tables/cutoff.csv``);
     - how many subjects the cutoff and the ``sites``/``arms`` filters leave out, by reason
       (the subjects themselves are listed by :func:`show_left_out`, at the end of a report);
-    - why screening counts cannot be shown, when the folder has ADSL only.
+    - why screening counts cannot be shown, when the folder has ADSL only;
+    - when no subject matches the cutoff and filters (``data.empty``), that first, with what
+      each filter left out: an empty selection is a result, and every table and chart that
+      follows says it is empty because of it.
+
+    The output carries ``data.describe_selection()`` in its metadata (``trialkit.selection``):
+    ``trialkit run`` reads it from the executed notebook, records it in the manifest and the
+    index, and exits with the ``--fail-on-empty`` code when asked. A report gets all of this
+    by calling ``show_scope(data)`` once, near the top, as every report does.
 
     Args:
         data: the :class:`trialkit.study.ReportStudy` of :func:`load_study`.
@@ -326,7 +340,9 @@ def show_scope(data: Any) -> None:
     from trialkit.derive.scope import describe_cutoff, describe_left_out, summarize_cutoff
 
     protocol = data.protocol
-    notes = []
+    selection = data.describe_selection()
+    _STATE.empty_selection = bool(selection["empty"])
+    notes = [_empty_selection_html(selection)] if selection["empty"] else []
     if protocol.generic:
         notes.append(f"<p class=\"trialkit-note trialkit-note-warning\"><strong>No protocol file for this "
                      f"study:</strong> {html.escape(protocol.display_id)} is shown with a generic protocol built "
@@ -341,11 +357,49 @@ def show_scope(data: Any) -> None:
                  f"{html.escape(describe_left_out(data.screened, source=data.source))}</p>")
     if data.screening_note:
         notes.append(f"<p class=\"trialkit-note trialkit-note-warning\">{html.escape(data.screening_note)}</p>")
-    _display_html('<div class="trialkit-scope">' + "".join(notes) + "</div>")
+    _display_marked('<div class="trialkit-scope">' + "".join(notes) + "</div>", {"selection": selection})
     cut = summarize_cutoff(data.cutoff_summary)
     if data.params.data_cutoff is not None and cut.height:
         show_table(cut, "cutoff", title=f"Records and dates after the data cutoff {data.params.data_cutoff}",
                    subtitle="Left out of every table and chart of this report.")
+
+
+def describe_empty_selection(selection: Mapping[str, Any]) -> str:
+    """The sentence under "No subject matches these filters": the filters, and what each left out.
+
+    Example:
+        >>> describe_empty_selection({"in_data": 200, "source": "DM", "data_cutoff": "2020-01-01", "sites": [],
+        ...     "arms": [], "left_out": {"consented after the data cutoff 2020-01-01": 200}})
+        'Data cutoff 2020-01-01, every site, every arm: of the 200 subjects in DM, 200 consented after the data cutoff 2020-01-01. The tables and charts below count no subject; the subjects left out are listed at the end.'
+    """
+    filters = ", ".join([
+        f"data cutoff {selection['data_cutoff']}" if selection.get("data_cutoff") else "no data cutoff",
+        f"sites {', '.join(selection['sites'])}" if selection.get("sites") else "every site",
+        f"arms {', '.join(selection['arms'])}" if selection.get("arms") else "every arm"])
+    counts = "; ".join(f"{n:,} {reason}" for reason, n in selection.get("left_out", {}).items())
+    subjects = f"of the {selection.get('in_data', 0):,} subjects in {selection.get('source', 'DM')}, "
+    if selection.get("subjects") and selection.get("arms"):
+        counts = (f"{counts + '; ' if counts else ''}none of the {selection['subjects']:,} left is randomized "
+                  f"to arm {', '.join(selection['arms'])}")
+    return (f"{filters[0].upper()}{filters[1:]}: {subjects}{counts or 'none is left out'}. The tables and charts "
+            f"below count no subject; the subjects left out are listed at the end.")
+
+
+def _empty_selection_html(selection: Mapping[str, Any]) -> str:
+    return (f'<p class="trialkit-note trialkit-note-warning trialkit-empty-selection"><strong>{EMPTY_SELECTION}.'
+            f"</strong> {html.escape(describe_empty_selection(selection))}</p>")
+
+
+def _display_marked(markup: str, marks: Mapping[str, Any]) -> None:
+    """Display HTML whose output metadata carries ``{"trialkit": marks}`` for the runner to read."""
+    from IPython.display import display
+
+    display({"text/html": markup, "text/plain": "<trialkit output>"}, metadata={"trialkit": dict(marks)}, raw=True)
+
+
+def _empty_note(what: str) -> str:
+    reason = f"{EMPTY_SELECTION}." if _STATE.empty_selection else "No rows."
+    return f'<p class="trialkit-note trialkit-empty">{html.escape(what)}: {html.escape(reason)}</p>'
 
 
 def show_left_out(data: Any, name: str = "left_out") -> None:
@@ -396,7 +450,15 @@ def show_chart(chart: Any, name: str, *, data: pl.DataFrame | None = None) -> No
     target = _target("figures", name, ".svg")
     if target is not None:
         write_bytes(svg.encode("utf-8"), target)
-    _display_html(chart_html(spec, svg=svg, chart_id=chart_id))
+    nothing = data is not None and data.height == 0   # an empty chart says why instead of showing bare axes
+    _display_html(_empty_note(_chart_title(spec) or "Chart") if nothing else chart_html(spec, svg=svg, chart_id=chart_id))
+
+
+def _chart_title(spec: Mapping[str, Any]) -> str:
+    title = spec.get("title")
+    if isinstance(title, Mapping):
+        title = title.get("text")
+    return " ".join(title) if isinstance(title, list) else str(title or "")
 
 
 # ---------------------------------------------------------------------------------------
@@ -441,6 +503,8 @@ def table_html(frame: pl.DataFrame, *, title: str = "", subtitle: str = "", tabl
     """
     from great_tables import GT
 
+    if frame.width == 0:  # nothing to lay out at all
+        return _empty_note(title or "Table")
     shown = frame.head(max_rows)
     if frame.height > max_rows:
         note = f"First {max_rows} of {frame.height} rows; the full table is in the run's tables/ folder."
@@ -459,7 +523,7 @@ def table_html(frame: pl.DataFrame, *, title: str = "", subtitle: str = "", tabl
     if shown.height:
         table = table.sub_missing(missing_text=MISSING)
     if shown.height == 0:
-        table = table.tab_source_note("No rows.")
+        table = table.tab_source_note(f"{EMPTY_SELECTION}." if _STATE.empty_selection else "No rows.")
     return f'<div class="trialkit-table">{table.as_raw_html()}</div>'
 
 

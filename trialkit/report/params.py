@@ -19,7 +19,9 @@ data_dir             a study data folder; a relative     the built-in demo study
                      of the params file, not the cwd     also when null or ""
 data_cutoff          ISO date ``YYYY-MM-DD``             the demo's cutoff with demo data,
                                                          else none (all records)
-sites                list of site ids, e.g. ["01"]       all sites
+sites                list of the protocol's site ids,    all sites
+                     e.g. ["01"]; a number matches its
+                     zero-padded site (1 -> "01")
 arms                 list of the protocol's arm codes    all arms
 assessor             an assessor of the protocol (BICR,  the notebook's default
                      INVESTIGATOR; accepted spellings
@@ -33,11 +35,17 @@ audience             investigator (code hidden) |        the notebook's default
 title                text                                each notebook's own title
 ==================== =================================== =====================================
 
+A params file is untrusted input: at most :data:`MAX_PARAMS_BYTES`, no YAML aliases, each
+value bounded (:func:`check_bounds`), and a message quotes at most 200 characters of a value
+(:func:`trialkit.errors.quote`). A file that cannot be read is a :class:`ParamsError`.
+
 ``data_dir``, ``data_cutoff`` and ``study`` are resolved by
 :func:`trialkit.study.resolve_parameters`, the same function a notebook uses when run by
 hand, so a run and an interactive session read the same data. ``assessor``, ``criteria``
 and ``arms`` are checked against the protocol of the study (given, matched, or generic).
-A key set to ``null`` (or ``""``) takes the notebook's own default (it is not injected).
+``sites`` are checked against the protocol's sites (:func:`trialkit.study.match_site_codes`).
+A key set to ``null`` (or ``""``) takes the notebook's own default (it is not injected);
+``reports`` and ``run_name`` set to null take the runner's.
 Other parameters a notebook declares are typed by their default there (str, int, float,
 bool, list, dict; a ``None`` default takes anything).
 
@@ -85,7 +93,7 @@ from typing import Any
 import nbformat
 import yaml
 
-from trialkit.errors import ParamsError, ProtocolError
+from trialkit.errors import ParamsError, ProtocolError, clip, describe_os_error, quote
 
 RESERVED_KEYS = ("output_dir",)
 RUNNER_KEYS = ("reports", "run_name")
@@ -102,6 +110,16 @@ _ANY = object()  # a parameter whose default is None (or not a literal): any val
 _RUN_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
+# A params file is untrusted input (hand-edited, sometimes generated): bounded in size, in
+# each value and in what a message quotes of it (trialkit.errors.quote), so one bad file
+# cannot cost minutes of CPU, gigabytes of memory or a gigabyte error mail.
+MAX_PARAMS_BYTES = 64 * 1024  # a real params file is well under 2 KB
+MAX_TEXT_CHARS = 1000         # a path, a name; a title gets TITLE_MAX_CHARS
+TITLE_MAX_CHARS = 200         # the title is copied into every page, the index and the manifest
+MAX_ITEMS = 1000              # items of a list or mapping value (sites, arms, ...)
+MAX_PROBLEMS = 20             # problems listed per params file; the rest are counted
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
 # DESIGN.md section 3: the types of the standard keys, wherever a notebook declares them.
 STANDARD_TYPES: dict[str, tuple[type, ...]] = {
     "study": (str,), "data_dir": (str, type(None)), "data_cutoff": (str, dt.date, type(None)),
@@ -117,8 +135,27 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 
+class _AliasRefused(yaml.YAMLError):
+    """A YAML alias in a params file (see :class:`_ParamsLoader`)."""
+
+    def __init__(self, anchor: str, mark: Any):
+        super().__init__(anchor)
+        self.anchor, self.problem_mark = anchor, mark
+
+
 class _ParamsLoader(yaml.SafeLoader):
-    """SafeLoader that keeps an impossible date (2026-02-30) as text for a clear message."""
+    """SafeLoader that keeps an impossible date (2026-02-30) as text for a clear message,
+    and refuses aliases.
+
+    An alias (``*name``) repeats an anchored value; nested aliases make a few hundred bytes
+    stand for gigabytes (the "billion laughs"), and a params file never needs one.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _AliasRefused(event.anchor, event.start_mark)
+        return super().compose_node(parent, index)
 
 
 def _construct_timestamp(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
@@ -276,36 +313,82 @@ def read_params_file(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     """Read one params file: its mapping and the line of each key (for messages).
 
     An empty file is an empty mapping (every default); anything else that is not a
-    mapping is an error.
+    mapping is an error. The file is untrusted: at most :data:`MAX_PARAMS_BYTES`, no YAML
+    aliases; a file that cannot be read is a :class:`ParamsError` naming it and the fix.
+    Site and arm codes written as plain numbers are kept as written (``01``, not 1).
     """
-    if not path.is_file():
-        raise ParamsError(f"trialkit: params file {path} does not exist.")
+    text = _read_params_text(path)
+    loader = _ParamsLoader(text)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ParamsError(f"trialkit: params file {path} is not UTF-8 text (byte {exc.start}); "
-                          "save it as UTF-8.") from None
-    try:
-        node = yaml.compose(text)
-        data = yaml.load(text, Loader=_ParamsLoader)  # noqa: S506 - a SafeLoader subclass
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except _AliasRefused as exc:
+        raise ParamsError(
+            f"trialkit: params file {path}, line {exc.problem_mark.line + 1}: the YAML alias "
+            f"*{clip(exc.anchor, 40)} is not accepted in a params file (aliases can make a few bytes "
+            f"stand for gigabytes); write the value out in full.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ParamsError(f"trialkit: params file {path}{where}: not valid YAML ({problem}).") from None
+        raise ParamsError(f"trialkit: params file {path}{where}: not valid YAML ({clip(problem)}).") from None
+    except RecursionError:
+        raise ParamsError(f"trialkit: params file {path}: values are nested too deeply to be params; "
+                          f"a params file holds key: value lines with short lists.") from None
+    finally:
+        loader.dispose()
     if data is None:
         return {}, {}
     if not isinstance(data, dict):
         raise ParamsError(f"trialkit: params file {path}, line {node.start_mark.line + 1}: expected a "
                           f"mapping of key: value lines, found a {type(data).__name__}.")
     lines: dict[str, int] = {}
-    for key_node, _ in node.value:
+    values = {str(k): v for k, v in data.items()}
+    for key_node, value_node in node.value:
         key, line = str(key_node.value), key_node.start_mark.line + 1
         if key in lines:  # YAML would silently keep the last one
-            raise ParamsError(f"trialkit: params file {path}, line {line}, key '{key}': given twice "
+            raise ParamsError(f"trialkit: params file {path}, line {line}, key '{clip(key, 60)}': given twice "
                               f"(also line {lines[key]}); keep one.")
         lines[key] = line
-    return {str(k): v for k, v in data.items()}, lines
+        if key in ("sites", "arms") and isinstance(value_node, yaml.SequenceNode) and isinstance(values[key], list):
+            values[key] = _codes_as_written(value_node, values[key])
+    return values, lines
+
+
+def _read_params_text(path: Path) -> str:
+    """The text of a params file, or a ParamsError naming it and the fix (never an OSError)."""
+    try:
+        if not path.exists():
+            raise ParamsError(f"trialkit: params file {clip(path)} does not exist.")
+        if path.is_dir():
+            raise ParamsError(f"trialkit: params file {clip(path)} is a folder; give a YAML file "
+                              f"(e.g. {clip(path, 120)}/demo.yaml).")
+        if not path.is_file():
+            raise ParamsError(f"trialkit: params file {clip(path)} is not a regular file (a pipe or a "
+                              f"device); give a YAML file.")
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_PARAMS_BYTES + 1)
+    except OSError as exc:
+        raise ParamsError(describe_os_error(exc, doing="read the params file", path=path)) from None
+    if len(raw) > MAX_PARAMS_BYTES:
+        raise ParamsError(f"trialkit: params file {clip(path)} is larger than {MAX_PARAMS_BYTES // 1024} KB; "
+                          f"a params file holds a few key: value lines (params/demo.yaml is under 2 KB). "
+                          f"Check that it is the right file.")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParamsError(f"trialkit: params file {clip(path)} is not UTF-8 text (byte {exc.start}); "
+                          "save it as UTF-8.") from None
+
+
+def _codes_as_written(node: yaml.SequenceNode, values: list[Any]) -> list[Any]:
+    """A list of codes with each plain number kept as written: ``[01, 010]`` -> ``["01", "010"]``.
+
+    YAML reads ``01`` as the number 1 and ``010`` as the octal number 8; a site or arm code
+    means its digits. :func:`trialkit.study.match_site_codes` then matches them.
+    """
+    return [item.value if isinstance(item, yaml.ScalarNode) and item.tag == "tag:yaml.org,2002:int" else value
+            for item, value in zip(node.value, values)]
 
 
 def check_params(raw: Mapping[str, Any], lines: Mapping[str, int], *, path: Path,
@@ -314,11 +397,14 @@ def check_params(raw: Mapping[str, Any], lines: Mapping[str, int], *, path: Path
     problems = []
     protocol = ParamsProtocol(raw, base=path.parent)
     for key, value in raw.items():
-        where = f"trialkit: params file {path}, line {lines.get(key, '?')}, key '{key}'"
+        where = f"trialkit: params file {path}, line {lines.get(key, '?')}, key '{clip(key, 60)}'"
         problem = check_key(key, value, types=types, notebooks=notebooks, base=path.parent,
                             protocol=protocol)
         if problem:
             problems.append(f"{where}: {problem}")
+    if len(problems) > MAX_PROBLEMS:
+        problems = problems[:MAX_PROBLEMS] + [f"trialkit: params file {path}: {len(problems) - MAX_PROBLEMS} "
+                                              f"more problem(s) not listed; fix the ones above first."]
     return problems
 
 
@@ -345,7 +431,7 @@ class ParamsProtocol:
                 params = resolve_parameters(study=study if isinstance(study, str) else "",
                                             data_dir=data_dir if isinstance(data_dir, str) else "", base=self.base)
                 self._protocol = protocol_of_folder(params)
-            except (TrialkitError, OSError):
+            except (TrialkitError, OSError, ValueError):
                 self._protocol = None
         return self._protocol
 
@@ -365,18 +451,27 @@ def check_key(key: str, value: Any, *, types: Mapping[str, Any], notebooks: Mapp
     """
     if key in RESERVED_KEYS:
         return "is reserved: the runner sets it to the run folder; remove it."
+    if key in RUNNER_KEYS and (value is None or value == ""):
+        return None  # the runner's default: every report, the default run name
     if key == "reports":
         return check_reports_value(value, notebooks)
     if key == "run_name":
-        return None if isinstance(value, str) and _RUN_NAME.match(value) else \
-            "must be a folder name of letters, digits, '.', '_' or '-' (e.g. demo_q3)."
+        return None if isinstance(value, str) and _RUN_NAME.match(value) and len(value) <= 100 else \
+            "must be a folder name of at most 100 letters, digits, '.', '_' or '-' (e.g. demo_q3)."
     if key in DELIVERY_KEYS:
-        return check_email_value(value)
+        if value is None:
+            return None  # null: no e-mail from this file
+        return check_bounds(key, value) or check_email_value(value)
     if key not in types:
         return unknown_key_message(key, list(types) + list(RUNNER_KEYS) + list(DELIVERY_KEYS))
+    if value is None or (isinstance(value, str) and value == ""):
+        return None  # null (or "") takes the notebook's own default: it is not injected
+    too_big = check_bounds(key, value)
+    if too_big:
+        return too_big
     expected = types[key]
     if expected is not _ANY and not isinstance(value, expected):
-        return f"expected {_describe(expected)}, got {type(value).__name__} {value!r}."
+        return f"expected {_describe(expected)}, got {type(value).__name__} {quote(value)}."
     if isinstance(expected, tuple) and bool not in expected and isinstance(value, bool):
         return f"expected {_describe(expected)}, got a boolean ({value!r})."
     return check_value(key, value, base=base, protocol=protocol)
@@ -420,17 +515,17 @@ def check_email_item(key: str, item: Any) -> str | None:
         if addresses is None:
             return None
         if not isinstance(addresses, list):
-            return f"expected {EMAIL_KEYS[key]}, got {type(item).__name__} {item!r}."
+            return f"expected {EMAIL_KEYS[key]}, got {type(item).__name__} {quote(item)}."
         for address in addresses:
             problem = check_address(address)
             if problem:
                 return problem
         return None
     if key in ("zip", "pack"):
-        return None if isinstance(item, bool) else f"expected true or false, got {item!r}."
+        return None if isinstance(item, bool) else f"expected true or false, got {quote(item)}."
     if key == "max_mb":
         if isinstance(item, bool) or not isinstance(item, (int, float)) or item <= 0:
-            return f"expected a number of megabytes above 0 (e.g. 10), got {item!r}."
+            return f"expected a number of megabytes above 0 (e.g. 10), got {quote(item)}."
         return None
     if key == "subject":
         return check_subject(item)
@@ -449,15 +544,15 @@ def check_address(address: Any) -> str | None:
     import email.utils
 
     if not isinstance(address, str) or not address.strip():
-        return f"expected an e-mail address, got {address!r}."
+        return f"expected an e-mail address, got {quote(address)}."
     if "\r" in address or "\n" in address:
-        return f"{address!r} holds a line break."
+        return f"{quote(address)} holds a line break."
     parsed = email.utils.getaddresses([address])
     if len(parsed) != 1:
-        return (f"{address!r} holds several addresses: write one per list item, "
+        return (f"{quote(address)} holds several addresses: write one per list item, "
                 f"e.g. [{', '.join(a for _, a in parsed)}].")
     if not _ADDRESS.match(parsed[0][1]):
-        return f"{address!r} is not an e-mail address (e.g. jane.doe@hospital.example)."
+        return f"{quote(address)} is not an e-mail address (e.g. jane.doe@hospital.example)."
     return None
 
 
@@ -466,17 +561,46 @@ def check_subject(subject: Any) -> str | None:
     import string
 
     if not isinstance(subject, str) or not subject.strip():
-        return f"expected text, got {subject!r}."
+        return f"expected text, got {quote(subject)}."
     if "\r" in subject or "\n" in subject:
         return "must be one line."
     try:
         fields = [f for _, f, _, _ in string.Formatter().parse(subject) if f is not None]
     except ValueError as exc:
-        return f"{subject!r}: {exc} (write {{{{ and }}}} for literal braces)."
+        return f"{quote(subject)}: {exc} (write {{{{ and }}}} for literal braces)."
     unknown = [f for f in fields if f not in SUBJECT_FIELDS]
     if unknown:
         return (f"unknown field {{{unknown[0]}}}{did_you_mean(unknown[0], SUBJECT_FIELDS)}; "
                 f"fields: {', '.join('{' + f + '}' for f in SUBJECT_FIELDS)}.")
+def check_bounds(key: str, value: Any, *, depth: int = 0) -> str | None:
+    """What makes a value too big or unsafe to use, or None: text longer than
+    :data:`MAX_TEXT_CHARS` (a title: :data:`TITLE_MAX_CHARS`), a control character, more than
+    :data:`MAX_ITEMS` items, nesting deeper than three levels.
+
+    Example:
+        >>> check_bounds("title", "x" * 500)
+        'is 500 characters long; at most 200 are accepted.'
+    """
+    if isinstance(value, str):
+        limit = TITLE_MAX_CHARS if key == "title" else MAX_TEXT_CHARS
+        if len(value) > limit:
+            return f"is {len(value):,} characters long; at most {limit} are accepted."
+        bad = _CONTROL.search(value)
+        if bad:
+            return (f"holds a control character ({bad.group()!r} at position {bad.start() + 1}) in "
+                    f"{quote(value)}; remove it.")
+        return None
+    if isinstance(value, (list, dict)):
+        if depth >= 3:
+            return "is nested more than three levels deep."
+        if len(value) > MAX_ITEMS:
+            return f"has {len(value):,} items; at most {MAX_ITEMS} are accepted."
+        items = list(value.items()) if isinstance(value, dict) else [(None, v) for v in value]
+        for item_key, item in items:
+            problem = (check_bounds(key, item_key, depth=depth + 1) if item_key is not None else None) or \
+                check_bounds(key, item, depth=depth + 1)
+            if problem:
+                return problem
     return None
 
 
@@ -505,24 +629,34 @@ def check_value(key: str, value: Any, *, base: Path, protocol: Any = None) -> st
     values the protocol names: ``assessor``, ``criteria``, ``arms``.
     """
     if key in CHOICES and value not in CHOICES[key]:
-        return f"{value!r} is not one of {' | '.join(CHOICES[key])}{did_you_mean(value, CHOICES[key], 0.5)}."
+        return f"{quote(value)} is not one of {' | '.join(CHOICES[key])}{did_you_mean(value, CHOICES[key], 0.5)}."
     if key == "data_cutoff" and value not in (None, ""):
         return check_iso_date(value)
     if key == "data_dir" and value not in (None, ""):
-        folder = Path(value).expanduser()
-        folder = (folder if folder.is_absolute() else base / folder).resolve()
-        if not folder.is_dir():
-            return (f"folder {folder} does not exist (a relative data_dir is read from the params "
-                    f"file's folder, {base.resolve()}); omit data_dir to use the built-in demo study.")
+        return check_data_dir_value(value, base=base)
     if key in ("sites", "arms") and value is not None:
         if not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
-            return f"expected a list of codes such as [{'A, B' if key == 'arms' else '01, 02'}], got {value!r}."
+            return f"expected a list of codes such as [{'A, B' if key == 'arms' else '01, 02'}], got {quote(value)}."
     if key == "study":
         return check_study_value(value, base=base)
-    if key in ("assessor", "criteria", "arms") and protocol is not None and value not in (None, ""):
+    if key in ("assessor", "criteria", "arms", "sites") and protocol is not None and value not in (None, "", []):
         found = protocol()
         return check_protocol_value(key, value, found) if found is not None else None
     return None
+
+
+def check_data_dir_value(value: Any, *, base: Path) -> str | None:
+    """``data_dir`` must be a folder that exists (relative: from the params file's folder)."""
+    try:
+        folder = Path(value).expanduser()
+        folder = (folder if folder.is_absolute() else base / folder).resolve()
+        if folder.is_dir():
+            return None
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+    except OSError as exc:  # a name too long, a symlink loop, a folder we may not enter
+        return describe_os_error(exc, doing="use the folder", path=value).removeprefix("trialkit: ")
+    return (f"folder {clip(folder)} {what} (a relative data_dir is read from the params "
+            f"file's folder, {clip(base.resolve())}); omit data_dir to use the built-in demo study.")
 
 
 def check_iso_date(value: Any) -> str | None:
@@ -532,11 +666,11 @@ def check_iso_date(value: Any) -> str | None:
     if isinstance(value, dt.date):
         return None
     if not _ISO_DATE.match(value):
-        return f"{value!r} is not an ISO date; write YYYY-MM-DD, e.g. 2026-10-31."
+        return f"{quote(value)} is not an ISO date; write YYYY-MM-DD, e.g. 2026-10-31."
     try:
         dt.date.fromisoformat(value)
     except ValueError:
-        return f"{value!r} is not a real date."
+        return f"{quote(value)} is not a real date."
     return None
 
 
@@ -552,23 +686,34 @@ def check_study_value(value: Any, *, base: Path) -> str | None:
     try:
         load_protocol(text)
     except ProtocolError as exc:
-        return str(exc).removeprefix("trialkit: ")
+        return clip(str(exc).removeprefix("trialkit: "), 600)
+    except OSError as exc:
+        return describe_os_error(exc, doing="read the protocol file", path=value).removeprefix("trialkit: ")
     return None
 
 
 def check_protocol_value(key: str, value: Any, protocol: Any) -> str | None:
-    """``assessor`` and ``criteria`` must be names the protocol knows; ``arms`` its arm codes.
+    """``assessor`` and ``criteria`` must be names the protocol knows; ``arms`` its arm codes;
+    ``sites`` its site ids (:func:`trialkit.study.match_site_codes`: numbers zero-padded).
 
     Example:
         >>> from trialkit.protocol import load_protocol
         >>> check_protocol_value("criteria", "mrecst", load_protocol("NCT07334483"))
         "'mrecst' is not criteria of NCT07334483 (ST561-1): mRECIST | RECIST 1.1 (did you mean 'mRECIST'?)."
     """
+    if key == "sites":
+        from trialkit.study import match_site_codes
+
+        try:
+            match_site_codes(value, protocol.site_ids, study=protocol.display_id)
+        except ParamsError as exc:
+            return str(exc).removeprefix("trialkit: ")
+        return None
     if key == "arms":
         unknown = [str(a) for a in value if str(a) not in protocol.arm_codes]
         if unknown:
             hint = did_you_mean(unknown[0], protocol.arm_codes, 0.5)
-            return (f"arm code(s) {', '.join(unknown)} not in the protocol "
+            return (f"arm code(s) {clip(', '.join(unknown))} not in the protocol "
                     f"({protocol.display_id}: {', '.join(protocol.arm_codes) or 'no arms'}){hint}.")
         return None
     kind = "assessor" if key == "assessor" else "criteria"
@@ -576,14 +721,14 @@ def check_protocol_value(key: str, value: Any, protocol: Any) -> str | None:
     if found is None:
         names = protocol.spellings(kind)
         what = "an assessor" if kind == "assessor" else "criteria"
-        return (f"{value!r} is not {what} of {protocol.display_id}: {' | '.join(names)}"
+        return (f"{quote(value)} is not {what} of {protocol.display_id}: {' | '.join(names)}"
                 f"{did_you_mean(value, names, 0.5)}.")
     return None
 
 
 def check_reports_value(value: Any, notebooks: Mapping[str, Path]) -> str | None:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        return f"expected a list of report names such as [{', '.join(sorted(notebooks)[:2])}], got {value!r}."
+        return f"expected a list of report names such as [{', '.join(sorted(notebooks)[:2])}], got {quote(value)}."
     try:
         check_report_names(value, notebooks, where="reports")
     except ParamsError as exc:
@@ -595,7 +740,8 @@ def check_report_names(reports: Sequence[str] | None, notebooks: Mapping[str, Pa
     """Raise ParamsError when a chosen report has no notebook."""
     for name in reports or ():
         if name not in notebooks:
-            raise ParamsError(f"trialkit: {where}: no report named '{name}'{did_you_mean(name, notebooks)}.\n"
+            raise ParamsError(f"trialkit: {where}: no report named '{clip(name, 80)}'"
+                              f"{did_you_mean(clip(name, 80), notebooks)}.\n"
                               f"  Reports: {', '.join(sorted(notebooks)) or '(no notebooks found)'}")
 
 
@@ -621,7 +767,7 @@ def resolve_params(raw: Mapping[str, Any], *, path: Path, reports: Sequence[str]
         >>> resolve_params({}, path=Path("params/demo.yaml"), reports=None).run_name  # doctest: +SKIP
         'demo_2026-10-31'
     """
-    from trialkit.study import protocol_of_folder, resolve_parameters
+    from trialkit.study import match_site_codes, protocol_of_folder, resolve_parameters
 
     # null (or "") means "the notebook's own default": such keys are not injected at all
     values = {k: v for k, v in raw.items() if k not in RUNNER_KEYS and v is not None and v != ""}
@@ -638,6 +784,8 @@ def resolve_params(raw: Mapping[str, Any], *, path: Path, reports: Sequence[str]
     for key in ("sites", "arms"):
         if key in values:
             values[key] = [str(v) for v in values[key]]
+    if values.get("sites"):  # as the protocol writes them: [1, 3] -> ["01", "03"]
+        values["sites"] = list(match_site_codes(values["sites"], protocol.site_ids, study=protocol.display_id))
     if "assessor" in values:
         values["assessor"] = protocol.assessor_key(values["assessor"]) or values["assessor"]
     if "criteria" in values:

@@ -14,10 +14,14 @@ Run folder (DESIGN.md section 4), one per params file, ``<out>/<run-name>/``::
     manifest.json     params, input files + sha256, versions, git commit, timings, status
 
 The folder is built as a hidden sibling ``.<run-name>.*.partial`` and swapped in at the
-end, so a re-run replaces the previous reports all at once and a crashed run never leaves
-a mix. Notebooks see that staging path as ``output_dir`` and write only there (their
-working folder is a scratch folder, removed after the run). Kernels are this interpreter
-with the user's Jupyter and IPython configuration shut out (:func:`pinned_jupyter_env`).
+end (:mod:`trialkit.report.swap`: atomic, also under races), so a re-run replaces the
+previous reports all at once and a crashed run never leaves a mix. Notebooks see that
+staging path as ``output_dir`` and write only there (their working folder is a scratch
+folder, removed after the run); the executed ``.ipynb`` records the final run folder.
+Kernels are this interpreter with the user's Jupyter and IPython configuration shut out
+(:func:`pinned_jupyter_env`). SIGTERM, SIGINT and SIGHUP stop a run promptly and keep the
+finished reports as a partial run (:mod:`trialkit.report.signals`); what a killed run
+(SIGKILL) left behind is removed by the next run into the same ``--out``.
 
 Example:
     >>> from trialkit.report.runner import run_reports
@@ -58,12 +62,15 @@ if "jsonschema" not in sys.modules:
 import nbformat  # noqa: E402
 
 from trialkit.errors import ParamsError
+from trialkit.report import signals
 from trialkit.report.files import make_shareable, write_text
 from trialkit.report.html import export_html, vega_bundle
 from trialkit.report.index import describe_error, write_index
 from trialkit.report.pack import write_pack
 from trialkit.report.params import (DELIVERY_KEYS, RunParams, collect_parameters, load_params_files,
                                    read_notebook_parameters)
+from trialkit.report.signals import RunInterrupted, StopState, interruptible, signal_name
+from trialkit.report.swap import hold_scratch_lock, make_out_root, remove_leftovers, swap_folder
 
 def _project_root() -> Path:
     """The checkout holding ``trialkit/`` (editable install), else the working folder.
@@ -82,6 +89,15 @@ MAX_ERROR_CHARS = 400  # index and manifest show the reason, not a 300-line trac
 # A cell running longer than this fails its report (a hung cron job would never end);
 # TRIALKIT_CELL_TIMEOUT (seconds) overrides it for very large studies.
 CELL_TIMEOUT_S = 1800
+#: ``trialkit run --fail-on-empty``: every report ran, but in one the cutoff and filters
+#: selected no subject (schedulers can tell it from a failure, exit 1).
+EXIT_EMPTY = 4
+#: Report statuses of a run stopped by a signal: stopped while running, never started.
+INTERRUPTED = "interrupted"
+NOT_RUN = "not run"
+#: The id of papermill's injected-parameters cell: fixed, so that two runs of the same
+#: inputs give the same HTML (papermill gives it a random one).
+INJECTED_CELL_ID = "injected-parameters"
 
 
 @dataclass
@@ -116,6 +132,7 @@ class ReportResult:
     execute_s: float | None = None
     export_s: float | None = None
     error: dict[str, Any] | None = None
+    selection: dict[str, Any] | None = None  # what the cutoff and filters selected (show_scope)
 
 
 @dataclass
@@ -134,14 +151,24 @@ class RunFolder:
 
 @dataclass
 class RunResult:
-    """Every run folder of one ``trialkit run``; ``exit_code`` is 1 when a report failed."""
+    """Every run folder of one ``trialkit run``; ``exit_code`` is 1 when a report failed,
+    128 + the signal number when a signal stopped the run (130 SIGINT, 143 SIGTERM)."""
 
     runs: list[RunFolder]
     seconds: float
+    interrupted: int | None = None  # the signal that stopped the run
 
     @property
     def exit_code(self) -> int:
+        if self.interrupted is not None:
+            return 128 + self.interrupted
         return 1 if any(run.failed for run in self.runs) else 0
+
+    @property
+    def empty(self) -> list[tuple[str, str]]:
+        """(run name, report) of every report whose cutoff and filters selected no subject."""
+        return [(run.name, r.report) for run in self.runs for r in run.reports
+                if r.status == "ok" and (r.selection or {}).get("empty")]
 
 
 # ---------------------------------------------------------------------------------------
@@ -149,31 +176,59 @@ class RunResult:
 # ---------------------------------------------------------------------------------------
 
 def main_run(params_files: Sequence[str | Path], *, out: str | Path | None = None,
-             reports: Sequence[str] | None = None, jobs: int | None = None, email: bool = False) -> int:
+             reports: Sequence[str] | None = None, jobs: int | None = None, email: bool = False,
+             fail_on_empty: bool = False) -> int:
     """``trialkit run``: run, print where the run folders are, return the exit code.
 
     ``email``: then send each run folder whose reports all ran (``trialkit.report.mail``).
 
     Returns:
-        0 when every report ran, 1 when one failed (the others still complete; that run is
-        not e-mailed), else with ``email`` the exit code of the first send that failed.
+        0 when every report ran (also when a selection matched no subject: the report says
+        so), 1 when one failed (the others still complete), :data:`EXIT_EMPTY` (4) with
+        ``fail_on_empty`` when a report's cutoff and filters selected no subject, 128 + the
+        signal number when SIGINT, SIGTERM or SIGHUP stopped the run (finished reports kept).
+        With ``email`` the complete runs are then sent (not after a signal), and a failed
+        send gives the exit code of ``trialkit email`` when nothing else went wrong.
 
     Raises:
         ParamsError: a params file is wrong (exit code 2); nothing has run.
+        OutputError: ``--out`` cannot be written (exit code 2).
     """
-    result = run_reports(params_files, out=out, reports=reports, jobs=jobs)
+    try:
+        result = run_reports(params_files, out=out, reports=reports, jobs=jobs)
+    except RunInterrupted as stop:  # before any notebook ran (e.g. waiting for another run)
+        print(f"trialkit: stopped by {signal_name(stop.signum)} before any report finished; nothing was written "
+              f"(a previous run folder is left as it was).", file=sys.stderr)
+        return stop.exit_code
+    report_empty_and_interrupted(result)
     for run in result.runs:
         ok = len(run.reports) - len(run.failed)
         print(f"trialkit: {run.path / 'index.html'}  ({ok}/{len(run.reports)} reports ok)")
         for failed in run.failed:
-            print(f"trialkit: FAILED {run.name}/{failed.report}: {describe_error(failed.error)}",
+            word = "FAILED" if failed.status == "failed" else failed.status.upper()  # INTERRUPTED, NOT RUN
+            print(f"trialkit: {word} {run.name}/{failed.report}: {describe_error(failed.error)}",
                   file=sys.stderr)
-    if email:
+    code = result.exit_code
+    if code == 0 and fail_on_empty and result.empty:
+        code = EXIT_EMPTY
+    if email and code < 128:  # a run stopped by a signal sends nothing
         from trialkit.report.mail import email_runs
 
         emailed = email_runs(result.runs)  # the complete runs also when another one failed
-        return result.exit_code or emailed
+        return code or emailed
+    return code
     return result.exit_code
+
+
+def report_empty_and_interrupted(result: RunResult) -> None:
+    """Log lines for a run a signal stopped and for reports whose selection matched no subject."""
+    for run_name, report in result.empty:
+        print(f"trialkit: {run_name}/{report}: no subject matches these filters (the report says so)",
+              file=sys.stderr)
+    if result.interrupted is not None:
+        kept = sum(r.status == "ok" for run in result.runs for r in run.reports)
+        print(f"trialkit: stopped by {signal_name(result.interrupted)}: {kept} finished report(s) kept as a "
+              f"partial run", file=sys.stderr)
 
 
 def run_reports(params_files: Sequence[str | Path], *, out: str | Path | None = None,
@@ -206,35 +261,42 @@ def run_reports(params_files: Sequence[str | Path], *, out: str | Path | None = 
         raise ParamsError(f"trialkit: --jobs must be at least 1, got {jobs}.")
     notebooks = find_notebooks(notebooks_dir)
     runs = load_params_files(params_files, notebooks=notebooks, reports=reports)
-    out_root = Path(out) if out else REPO_ROOT / "outputs"
-    out_root.mkdir(parents=True, exist_ok=True)
-    with contextlib.ExitStack() as locks:
+    out_root = make_out_root(Path(out) if out else REPO_ROOT / "outputs")
+    with interruptible() as stop, contextlib.ExitStack() as locks:
         for run in runs:  # two runs never write one run folder at once (the second waits)
             locks.enter_context(run_folder_lock(out_root, run.run_name))
-        return _run_locked(runs, notebooks, out_root, started, jobs=jobs, progress=progress, pool=pool)
+        remove_leftovers(out_root, held=[run.run_name for run in runs],
+                         try_lock=lambda name: run_folder_lock(out_root, name, timeout=0))
+        return _run_locked(runs, notebooks, out_root, started, jobs=jobs, progress=progress, pool=pool, stop=stop)
 
 
 def _run_locked(runs: Sequence[RunParams], notebooks: Mapping[str, Path], out_root: Path, started: float, *,
-                jobs: int | None, progress: bool | None, pool: str) -> RunResult:
+                jobs: int | None, progress: bool | None, pool: str, stop: StopState | None = None) -> RunResult:
+    stop = stop or StopState()
     run_time = dt.datetime.now(dt.timezone.utc)
     declared = collect_parameters(notebooks)
-    stagings = {run.run_name: make_staging(out_root, run.run_name) for run in runs}
+    stagings: dict[str, Path] = {}
     try:
-        with pinned_jupyter_env() as scratch:
+        for run in runs:
+            stagings[run.run_name] = make_staging(out_root, run.run_name)
+        with signals.fresh_registry(), pinned_jupyter_env() as scratch:
             tasks = plan_tasks(runs, notebooks, declared, stagings, scratch, run_time)
             # kernels first; what the parent needs later is prepared while they start up
             context: dict[str, Any] = {"jobs": jobs or os.cpu_count() or 1}
             results = execute_all(tasks, jobs=jobs or os.cpu_count() or 1, progress=progress, pool=pool,
                                   meanwhile=lambda: context.update(
                                       prepare_while_kernels_start(runs, warm_export=pool == "thread")))
-        folders = [finish_run(run, stagings[run.run_name], out_root / run.run_name,
-                              results.get(run.run_name, []), run_time=run_time,
-                              ended=dt.datetime.now(dt.timezone.utc), context=context)
-                   for run in runs]
-    finally:  # interrupted (Ctrl-C, a bug): the previous run folders stay as they were
+        if stop.received is not None:  # stopped by a signal: the finished reports, as a partial run
+            context["interrupted"] = signal_name(stop.received)
+        with stop.deferred():  # a signal now would cut the index or the swap in half: it waits
+            folders = [finish_run(run, stagings[run.run_name], out_root / run.run_name,
+                                  results.get(run.run_name, []), run_time=run_time,
+                                  ended=dt.datetime.now(dt.timezone.utc), context=context)
+                       for run in runs]
+    finally:  # stopped early (a signal before any report ran, a bug): the previous run folders stay as they were
         for staging in stagings.values():
             shutil.rmtree(staging, ignore_errors=True)
-    return RunResult(runs=folders, seconds=time.perf_counter() - started)
+    return RunResult(runs=folders, seconds=time.perf_counter() - started, interrupted=stop.received)
 
 
 # ---------------------------------------------------------------------------------------
@@ -366,21 +428,54 @@ def execute_all(tasks: Sequence[ReportTask], *, jobs: int, progress: bool | None
         in_thread = isinstance(executor, ThreadPoolExecutor)  # a forked worker cannot update the display
         futures = {executor.submit(run_report, task, display if in_thread else None): i
                    for i, task in enumerate(tasks)}
-        if meanwhile is not None:
-            meanwhile()
         pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            for future in done:
-                by_task[futures[future]] = result = future.result()
-                if not in_thread:
-                    display.report(tasks[futures[future]].label, result)
-            display.tick()
+        try:
+            if meanwhile is not None:
+                meanwhile()
+            while pending:
+                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in done:
+                    by_task[futures[future]] = result = future.result()
+                    if not in_thread:
+                        display.report(tasks[futures[future]].label, result)
+                display.tick()
+        except RunInterrupted as stop:
+            by_task.update(stop_running(executor, futures, pending, tasks, signum=stop.signum))
     display.close()
     grouped: dict[str, list[ReportResult]] = {}
     for i, task in enumerate(tasks):
         grouped.setdefault(task.run.run_name, []).append(by_task[i])
     return grouped
+
+
+def stop_running(executor: Any, futures: Mapping[Future, int], pending: set[Future], tasks: Sequence[ReportTask],
+                 *, signum: int) -> dict[int, ReportResult]:
+    """After a stop signal: kill every kernel, start no other report, collect what each running
+    one returns (stopped within a second or two), and mark the others as not run."""
+    name = signal_name(signum)
+    running = [f for f in pending if not f.cancel()]
+    print(f"trialkit: {name} received: stopping {len(running)} running report(s); finished reports are kept",
+          file=sys.stderr, flush=True)
+    logging.getLogger("papermill").setLevel(logging.CRITICAL)  # "Kernel died ...": we killed it (restored after the run)
+    signals.KERNELS.stop_all(reason=name)
+    if not isinstance(executor, ThreadPoolExecutor):  # forked workers hold their own kernels
+        for process in list(getattr(executor, "_processes", {}).values()):
+            with contextlib.suppress(Exception):
+                process.kill()
+    results: dict[int, ReportResult] = {}
+    for future in pending:
+        task = tasks[futures[future]]
+        try:
+            results[futures[future]] = future.result() if future in running else None
+        except BaseException:  # a killed worker process
+            results[futures[future]] = None
+        if results[futures[future]] is None:
+            results[futures[future]] = ReportResult(
+                report=task.report, status=NOT_RUN if future not in running else INTERRUPTED, title=report_title(task),
+                error={"stage": "execute", "exception": "Interrupted",
+                       "message": f"not started: the run was stopped by {name}" if future not in running
+                       else f"stopped by {name}"})
+    return results
 
 
 def make_pool(kind: str, jobs: int) -> Any:
@@ -426,10 +521,21 @@ def run_report(task: ReportTask, display: Progress | None = None) -> ReportResul
     result = ReportResult(report=task.report, status="failed", title=report_title(task),
                           notebook=_display_path(task.notebook), notebook_sha256=sha256(task.notebook))
     t0 = time.perf_counter()
+    if signals.KERNELS.stopping:  # the run was stopped while this report waited for a worker
+        result.status = NOT_RUN
+        result.error = {"stage": "execute", "exception": "Interrupted",
+                        "message": f"not started: the run was stopped by {signals.KERNELS.reason}"}
+        return result
     notebook, error = execute(task)
     result.execute_s = round(time.perf_counter() - t0, 3)
     if notebook is not None:
         result.ipynb = f"{task.report}.ipynb"
+        result.selection = read_selection(notebook)
+    if error is not None and signals.KERNELS.stopping:  # its kernel was killed by the stop signal
+        result.status = INTERRUPTED
+        cell = f" in cell {error['cell']}" if error.get("cell") is not None else ""
+        error = {"stage": "execute", "exception": "Interrupted",
+                 "message": f"stopped by {signals.KERNELS.reason}{cell}"}
     if error is None:
         t1 = time.perf_counter()
         try:
@@ -445,6 +551,35 @@ def run_report(task: ReportTask, display: Progress | None = None) -> ReportResul
         display.finish(task.label, ok=error is None, seconds=time.perf_counter() - t0,
                        reason=describe_error(error))
     return result
+
+
+def read_selection(notebook: nbformat.NotebookNode) -> dict[str, Any] | None:
+    """What the report's cutoff and filters selected, as ``show_scope`` recorded it in its
+    output's metadata (``trialkit.selection``); None when the report did not call it."""
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            mark = output.get("metadata", {}).get("trialkit")
+            if isinstance(mark, Mapping) and isinstance(mark.get("selection"), Mapping):
+                return dict(mark["selection"])
+    return None
+
+
+def record_final_paths(notebook: nbformat.NotebookNode, task: ReportTask, path: Path) -> None:
+    """Make an executed notebook name the final run folder, not the staging folder removed after
+    the run: the injected ``output_dir``, papermill's parameters and output path. The
+    injected cell gets a fixed id (:data:`INJECTED_CELL_ID`), so that the HTML of two runs
+    of the same inputs is the same."""
+    staging, final = str(task.staging), str(task.staging.parent / task.run.run_name)
+    for cell in notebook.cells:
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            cell.source = cell.source.replace(staging, final)
+            cell["id"] = INJECTED_CELL_ID
+    meta = notebook.metadata.get("papermill", {})
+    parameters = meta.get("parameters", {})
+    if isinstance(parameters.get("output_dir"), str):
+        parameters["output_dir"] = parameters["output_dir"].replace(staging, final)
+    if "output_path" in meta:
+        meta["output_path"] = str(Path(final) / path.name)
 
 
 def execute(task: ReportTask) -> tuple[nbformat.NotebookNode | None, dict[str, Any] | None]:
@@ -468,7 +603,8 @@ def execute(task: ReportTask) -> tuple[nbformat.NotebookNode | None, dict[str, A
             str(task.notebook), tmp, parameters=task.parameters, kernel_name="python3",
             progress_bar=False, request_save_on_cell_execute=True,
             execution_timeout=int(os.environ.get("TRIALKIT_CELL_TIMEOUT", CELL_TIMEOUT_S)),
-            resources={"metadata": {"path": str(task.cwd)}})
+            resources={"metadata": {"path": str(task.cwd)}},
+            kernel_manager_class=signals.tracked_kernel_manager())  # a stop signal kills it at once
         error = None
     except PapermillExecutionError as exc:
         executed, error = _read_partial(Path(tmp)), cell_error(exc)
@@ -476,6 +612,8 @@ def execute(task: ReportTask) -> tuple[nbformat.NotebookNode | None, dict[str, A
         executed = _read_partial(Path(tmp))
         error = {"stage": "execute", "exception": type(exc).__name__, "message": _clip(str(exc))}
     if executed is not None and Path(tmp).stat().st_size:
+        record_final_paths(executed, task, target)
+        nbformat.write(executed, tmp)
         make_shareable(tmp)
         os.replace(tmp, target)
     else:
@@ -553,17 +691,12 @@ def finish_run(run: RunParams, staging: Path, final: Path, reports: list[ReportR
 def swap_into_place(staging: Path, final: Path) -> None:
     """Replace the run folder by the staging folder: two renames, old one removed after.
 
-    A reader sees either the old complete folder or the new complete one (for the instant
-    between the renames, none), never a mix of two runs.
+    A reader sees either the old complete folder or the new complete one (on Linux the two
+    are exchanged in one step; elsewhere, for the instant between two renames, none), never
+    a mix of two runs; racing swaps take turns and retry (:func:`trialkit.report.swap.swap_folder`).
     """
     make_shareable(staging, folder=True)  # mkdtemp makes 0700
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.{os.getpid()}.old")
-        os.replace(final, old)
-    os.replace(staging, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    swap_folder(staging, final)  # atomic, also when other runs swap at the same time
 
 
 # ---------------------------------------------------------------------------------------
@@ -588,7 +721,9 @@ def build_manifest(run: RunParams, reports: Sequence[ReportResult], *, started: 
         "run_end": ended.isoformat(timespec="seconds"),
         "jobs": context.get("jobs"),  # reports run at once: the timings depend on it
         "reports": [asdict(r) for r in reports],
-        "status": "failed" if any(r.status != "ok" for r in reports) else "ok",
+        "status": (INTERRUPTED if context.get("interrupted") else
+                   "failed" if any(r.status != "ok" for r in reports) else "ok"),
+        "interrupted": context.get("interrupted"),  # the signal that stopped a partial run
         "input_files": context.get("input_files", {}).get(run.data_dir) or input_files(run.data_dir),
         "versions": context.get("versions") or package_versions(),
         "git_commit": context["git_commit"] if "git_commit" in context else git_commit(),
@@ -603,9 +738,22 @@ def study_summary(protocol: Any) -> dict[str, Any]:
 
 
 def input_files(data_dir: Path) -> list[dict[str, Any]]:
-    """Every file of the data folder with its size and sha256 (hidden files skipped)."""
-    return [{"name": p.relative_to(data_dir).as_posix(), "bytes": p.stat().st_size, "sha256": sha256(p)}
-            for p in sorted(data_dir.rglob("*")) if p.is_file() and not p.name.startswith(".")]
+    """Every file of the data folder with its size and sha256 (hidden files skipped).
+
+    A file that cannot be read gets its reason instead of a digest: the reports that read
+    it say what is wrong, and a manifest never stops a run.
+    """
+    files = []
+    for path in sorted(data_dir.rglob("*")):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        entry: dict[str, Any] = {"name": path.relative_to(data_dir).as_posix()}
+        try:
+            entry.update(bytes=path.stat().st_size, sha256=sha256(path))
+        except OSError as exc:
+            entry.update(bytes=None, sha256=None, error=exc.strerror or type(exc).__name__)
+        files.append(entry)
+    return files
 
 
 def sha256(path: Path) -> str:
@@ -665,6 +813,7 @@ def pinned_jupyter_env() -> Iterator[Path]:
         The scratch folder (also used as the kernels' working folders).
     """
     scratch = Path(tempfile.mkdtemp(prefix="trialkit-run-"))
+    release = hold_scratch_lock(scratch)  # alive while held: a later run removes it only once we are gone
     spec_dir = scratch / "share" / "kernels" / "python3"
     spec_dir.mkdir(parents=True)
     # log_level=CRITICAL: ipykernel logs, on every start, that local TCP is unencrypted and,
@@ -687,6 +836,7 @@ def pinned_jupyter_env() -> Iterator[Path]:
     try:
         yield scratch
     finally:
+        release()
         quiet.setLevel(level)
         for key, value in saved.items():
             if value is None:
