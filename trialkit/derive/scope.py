@@ -40,6 +40,7 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
+from trialkit.format import format_count
 from trialkit.io.dates import compute_date
 
 #: Datasets the cutoff leaves alone: trial design (not about subjects' time) and supplements.
@@ -303,8 +304,8 @@ def describe_left_out(subjects: pl.DataFrame, *, source: str = "DM") -> str:
               .sort(["len", "LEFT_OUT"], descending=[True, False]))
     if counts.is_empty():
         return f"No subject is left out: every subject in {source} counts."
-    parts = "; ".join(f"{n} {reason}" for reason, n in counts.iter_rows())
-    return f"{counts['len'].sum()} subject(s) left out: {parts}."
+    parts = "; ".join(f"{format_count(n)} {reason}" for reason, n in counts.iter_rows())
+    return f"{format_count(counts['len'].sum())} subject(s) left out: {parts}."
 
 
 def summarize_cutoff(summary: pl.DataFrame) -> pl.DataFrame:
@@ -345,8 +346,10 @@ def describe_cutoff(summary: pl.DataFrame, cutoff: dt.date | str | None) -> str:
     blanked = int(summary["VALUES_BLANKED"].sum()) if summary.height else 0
     if not total and not blanked:
         return f"The data cutoff {cutoff} leaves out no record: none is dated after it."
-    per = ", ".join(f"{d.upper()} {n}" for d, n in removed.select("DATASET", "RECORDS_AFTER_CUTOFF").iter_rows())
-    text = f"The data cutoff {cutoff} leaves out {total} record(s) dated after it" + (f" ({per})" if per else "")
+    per = ", ".join(f"{d.upper()} {format_count(n)}"
+                    for d, n in removed.select("DATASET", "RECORDS_AFTER_CUTOFF").iter_rows())
+    text = (f"The data cutoff {cutoff} leaves out {format_count(total)} record(s) dated after it"
+            + (f" ({per})" if per else ""))
     if blanked:
-        text += f" and blanks {blanked} later date(s) in records it keeps"
+        text += f" and blanks {format_count(blanked)} later date(s) in records it keeps"
     return text + "."
