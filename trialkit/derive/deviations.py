@@ -302,7 +302,22 @@ def _skip_reason(protocol, rule: str) -> str | None:
     return None
 
 
+#: What each rule checks, without the protocol's numbers (for a rule the protocol cannot drive).
+GENERIC_SENTENCES = {
+    "CAM_FIRST_DOSE_LATE": "The first dose of the cycled drug (camrelizumab) later after randomization than the protocol allows.",
+    "CAM_INTERVAL_EARLY": "A dose of the cycled drug (camrelizumab) earlier after the previous one than its window.",
+    "CAM_INTERVAL_LATE": "A dose of the cycled drug (camrelizumab) later than its permitted delay, unless held for toxicity.",
+    "APA_BEFORE_C2D1": "The daily drug (apatinib) started before the cycle day the protocol names (C2D1).",
+    "APA_SIRT_WASHOUT": "The daily drug (apatinib) dosed within the protocol's washout around a SIRT.",
+    "SIRT_NO_MAPPING": "A SIRT without the planning procedure (mapping) on or before its date.",
+    "CTACE_OVER_LIMIT": "More cTACE sessions in the protocol's window than it allows.",
+    "ARM_MISMATCH": "A study treatment that the subject's randomized arm does not include.",
+}
+
+
 def _sentence(protocol, rule: str) -> str:
+    if _skip_reason(protocol, rule) is not None:
+        return GENERIC_SENTENCES[rule]
     t = protocol.treatments
     label = lambda k: treatment_label(protocol, k)  # noqa: E731
     title = lambda k: treatment_title(protocol, k)  # noqa: E731
@@ -382,20 +397,22 @@ def derive_deviations(records: pl.DataFrame, subjects: pl.DataFrame, *, protocol
 
     Returns:
         ``USUBJID, ARM, RULE, DATE, DAY, EXPECTED, OBSERVED, DETAIL`` then ``ARMCD, EVENT``
-        (the treatment key of the offending record), sorted by subject, date and rule.
+        (the treatment key of the offending record) and ``SITE``, sorted by subject, date and rule.
         Skipped rules (:func:`describe_rules`) contribute no row.
     """
     del data_cutoff  # the records already end at the cutoff; kept for a stable signature
     if "CYCLE" not in records.columns:
         records = derive_cycles(records)
-    base = subjects.select(pl.col("USUBJID").cast(pl.String), col_or_null(subjects, "ARM_LABEL").alias("ARM"))
+    base = subjects.select(pl.col("USUBJID").cast(pl.String), col_or_null(subjects, "ARM_LABEL").alias("ARM"),
+                           col_or_null(subjects, "SITE").alias("SITE"))
     records = records.drop([c for c in ("ARM",) if c in records.columns]).join(base, on="USUBJID", how="inner")
     ctx = _Context(protocol, records.filter(pl.col("PLACED") & pl.col("RANDDT").is_not_null()), subjects,
                    adverse_events, None)
     parts = [_CHECKS[rule](ctx) for rule in RULES if _skip_reason(protocol, rule) is None]
     out = pl.concat(parts) if parts else pl.DataFrame(schema=DEVIATION_SCHEMA)
     order = {r: i for i, r in enumerate(RULES)}
-    return (out.with_columns(pl.col("RULE").replace_strict(order, return_dtype=pl.Int64).alias("_O"))
+    return (out.join(base.select("USUBJID", "SITE"), on="USUBJID", how="left")
+            .with_columns(pl.col("RULE").replace_strict(order, return_dtype=pl.Int64).alias("_O"))
             .sort("USUBJID", "DATE", "_O").drop("_O"))
 
 

@@ -60,6 +60,7 @@ from typing import Any
 import polars as pl
 
 from trialkit.derive.days import compute_days_between, compute_study_day
+from trialkit.format import MISSING, compute_count_text, compute_fixed_text, compute_n_pct_text
 from trialkit.io.dates import compute_date
 from trialkit.io.terms import RESPONSE_TERMS, col_or_null, compute_normalized_name, compute_term
 
@@ -842,8 +843,11 @@ def derive_subsequent_therapy(frames: Mapping[str, pl.DataFrame], subjects: pl.D
 EVENT_SCHEMA: dict[str, pl.DataType] = {
     "USUBJID": pl.String, "ARM": pl.String, "EVENT": pl.String, "START_DAY": pl.Int64, "END_DAY": pl.Int64,
     "DETAIL": pl.String, "ARMCD": pl.String, "START_DATE": pl.Date, "END_DATE": pl.Date, "ONGOING": pl.Boolean,
-    "CYCLE": pl.Int64, "DOSE": pl.Float64, "DOSU": pl.String, "CLASS": pl.String,
+    "CYCLE": pl.Int64, "DOSE": pl.Float64, "DOSU": pl.String, "CLASS": pl.String, "KIND": pl.String,
 }
+#: KIND of a swimmer event: how it is drawn.
+EVENT_KINDS = ("DOSE", "HOLD", "INTERVAL", "INTERRUPTION", "SESSION", "PLANNING", "RESPONSE", "DURATION", "DEATH",
+               "DISCONTINUATION", "SUBSEQUENT")
 SUBJECT_COLUMNS = ("USUBJID", "ARM", "RANDDT", "LAST_DAY", "END_STATUS", "ONGOING")
 
 
@@ -1035,18 +1039,19 @@ def derive_swimmer(frames: Mapping[str, pl.DataFrame], subjects: pl.DataFrame, *
                .filter(pl.col("FIRST_PD_DATE").is_null() | (pl.col("DATE") <= pl.col("FIRST_PD_DATE"))))
     resp = dated(upto_pd.drop("RANDDT", "DAY"), "DATE")
     events.append(_event_frame(resp, EVENT=pl.col("RESPONSE"), START_DATE=pl.col("DATE"), START_DAY=pl.col("DATE_DAY"),
+                               KIND=pl.lit("RESPONSE"),
                                DETAIL=pl.lit(criteria_text, pl.String)))
     dur = dated(course.filter(pl.col("FIRST_RESPONSE_DATE").is_not_null()), "FIRST_RESPONSE_DATE", "RESPONSE_END_DATE")
     dur_text = (pl.when(pl.col("RESPONSE_END") == "ONGOING")
                 .then(pl.format("{} days, ongoing at the last assessment (censored)", pl.col("RESPONSE_DAYS")))
                 .otherwise(pl.format("{} days, from the first CR/PR to {}", pl.col("RESPONSE_DAYS"),
                                      pl.col("RESPONSE_END").str.to_lowercase().str.replace("pd", "PD"))))
-    events.append(_event_frame(dur, EVENT=pl.lit("RESPONSE_DURATION"), START_DATE=pl.col("FIRST_RESPONSE_DATE"),
+    events.append(_event_frame(dur, EVENT=pl.lit("RESPONSE_DURATION"), KIND=pl.lit("DURATION"), START_DATE=pl.col("FIRST_RESPONSE_DATE"),
                                END_DATE=pl.col("RESPONSE_END_DATE"), START_DAY=pl.col("FIRST_RESPONSE_DATE_DAY"),
                                END_DAY=pl.col("RESPONSE_END_DATE_DAY"), DETAIL=dur_text,
                                ONGOING=pl.col("RESPONSE_END") == "ONGOING"))
     death = dated(disposition.filter(pl.col("DEATH_DATE").is_not_null()), "DEATH_DATE")
-    events.append(_event_frame(death, EVENT=pl.lit("DEATH"), START_DATE=pl.col("DEATH_DATE"),
+    events.append(_event_frame(death, EVENT=pl.lit("DEATH"), KIND=pl.lit("DEATH"), START_DATE=pl.col("DEATH_DATE"),
                                START_DAY=pl.col("DEATH_DATE_DAY"),
                                DETAIL=pl.when(pl.col("DEATH_IMPUTED"))
                                .then(pl.lit("date known to the month only: imputed to the first day, not before "
@@ -1058,11 +1063,11 @@ def derive_swimmer(frames: Mapping[str, pl.DataFrame], subjects: pl.DataFrame, *
         .select("USUBJID", pl.col("EOS_DATE").alias("DATE"), pl.col("EOS_REASON").alias("REASON"),
                 pl.lit("end of study").alias("LEVEL"))])
     stops = dated(stops.filter(pl.col("DATE").is_not_null() & ~pl.col("REASON").is_in(["DEATH", "COMPLETED"])), "DATE")
-    events.append(_event_frame(stops, EVENT=pl.lit("DISCONTINUATION"), START_DATE=pl.col("DATE"),
+    events.append(_event_frame(stops, EVENT=pl.lit("DISCONTINUATION"), KIND=pl.lit("DISCONTINUATION"), START_DATE=pl.col("DATE"),
                                START_DAY=pl.col("DATE_DAY"), DETAIL=pl.format("{}: {}", pl.col("LEVEL"), pl.col("REASON")),
                                CLASS=pl.col("REASON")))
     later = dated(subsequent, "DATE")
-    events.append(_event_frame(later, EVENT=pl.lit("SUBSEQUENT_THERAPY"), START_DATE=pl.col("DATE"),
+    events.append(_event_frame(later, EVENT=pl.lit("SUBSEQUENT_THERAPY"), KIND=pl.lit("SUBSEQUENT"), START_DATE=pl.col("DATE"),
                                START_DAY=pl.col("DATE_DAY"), DETAIL=pl.col("NAME")))
     all_events = pl.concat(events).sort("ARMCD", "USUBJID", "START_DAY", "EVENT")
     return Swimmer(subjects=swim_subjects, events=all_events, records=records, responses=responses,
@@ -1089,10 +1094,10 @@ def _treatment_events(records: pl.DataFrame, subjects: pl.DataFrame, *, protocol
     # a dose held for toxicity: the interval over the schedule with an AE DRUG INTERRUPTED in it
     held = doses.filter(pl.col("HOLD_AE").is_not_null()
                         & pl.col("INTERVAL_CLASS").is_in(["PERMITTED DELAY", "LATE"]))
-    parts.append(_event_frame(held, EVENT=pl.format("{}_HOLD", pl.col("KEY")), START_DATE=pl.col("PREV_START"),
+    parts.append(_event_frame(held, EVENT=pl.format("{}_HOLD", pl.col("KEY")), KIND=pl.lit("HOLD"), START_DATE=pl.col("PREV_START"),
                               END_DATE=pl.col("START"),
                               START_DAY=compute_study_day(pl.col("PREV_START"), pl.col("RANDDT")),
-                              END_DAY=pl.col("START_DAY"), CYCLE=pl.col("CYCLE"),
+                              END_DAY=pl.col("START_DAY"), CYCLE=pl.col("CYCLE"), CLASS=pl.col("HOLD_AE"),
                               DETAIL=pl.format("held for toxicity before cycle {}: {} (AE start {})", pl.col("CYCLE"),
                                                pl.col("HOLD_AE"), pl.col("HOLD_AE_DATE").dt.to_string("%Y-%m-%d"))))
     intervals = derive_dosing_intervals(records)
@@ -1117,7 +1122,7 @@ def _treatment_events(records: pl.DataFrame, subjects: pl.DataFrame, *, protocol
         intervals, frames.get("ae"), sessions.filter(pl.col("KEY") == washout_key) if washout_key else None,
         washout_days=washout)
     interruptions = _with_days(interruptions, subjects, "START", "END")
-    parts.append(_event_frame(interruptions, EVENT=pl.format("{}_INTERRUPTION", pl.col("KEY")),
+    parts.append(_event_frame(interruptions, EVENT=pl.format("{}_INTERRUPTION", pl.col("KEY")), KIND=pl.lit("INTERRUPTION"),
                               START_DATE=pl.col("START"), END_DATE=pl.col("END"), START_DAY=pl.col("START_DAY"),
                               END_DAY=pl.col("END_DAY"), DETAIL=pl.format("interrupted: {}", pl.col("REASON")),
                               CLASS=pl.col("REASON")))
@@ -1127,3 +1132,222 @@ def _treatment_events(records: pl.DataFrame, subjects: pl.DataFrame, *, protocol
     parts.append(_event_frame(sessions, EVENT=pl.col("KEY"), START_DATE=pl.col("START"), START_DAY=pl.col("START_DAY"), **point,
                               DETAIL=session_text, CLASS=pl.col("KIND")))
     return pl.concat(parts)
+
+
+# --------------------------------------------------------------------------------------------
+# Summaries by arm (the report's tables; numbers formatted as clinical reports print them)
+# --------------------------------------------------------------------------------------------
+def _median_range(value: pl.Expr) -> pl.Expr:
+    """``median (min–max)`` of a column in a group: ``6.0 (1–26)``; a dash when empty."""
+    v = value.drop_nulls()
+    return (pl.when(v.len() > 0)
+            .then(pl.format("{} ({}–{})", compute_fixed_text(v.median()), compute_fixed_text(v.min(), digits=0),
+                            compute_fixed_text(v.max(), digits=0)))
+            .otherwise(pl.lit(MISSING)))
+
+
+def _arm_table(per_subject: pl.DataFrame, stats: list[tuple[str, pl.Expr]], arms: Mapping[str, str]) -> pl.DataFrame:
+    """One row per statistic, one column per arm (in protocol order) and All arms: text cells."""
+    groups = [a for a in arms if a in set(per_subject["ARMCD"].to_list())]
+    columns: dict[str, list[str]] = {"Statistic": [name for name, _ in stats]}
+    for label, frame in [(arms[a], per_subject.filter(pl.col("ARMCD") == a)) for a in groups] + [
+            ("All arms", per_subject)]:
+        row = frame.select([expr.alias(f"s{i}") for i, (_, expr) in enumerate(stats)]).row(0)
+        columns[label] = [str(v) if v is not None else MISSING for v in row]
+    return pl.DataFrame(columns)
+
+
+def summarize_swimmer_by_arm(subjects: pl.DataFrame, *, arms: Mapping[str, str]) -> pl.DataFrame:
+    """Who is where at the cutoff, per arm: the summary that stands for every lane.
+
+    Rows: randomized; on study treatment at the cutoff; treatment ended; died; left the study;
+    never treated; responders (first CR/PR, unconfirmed); time on study in days, median
+    (range). n (%) of the randomized subjects of the arm (from ``swimmer_subjects``).
+
+    Example:
+        >>> s = pl.DataFrame({"ARMCD": ["A", "A"], "ONGOING": ["Y", "N"], "TREATED": ["Y", "Y"],
+        ...     "END_STATUS": ["ON TREATMENT", "DEATH"], "FIRST_RESPONSE_DAY": [43, None], "LAST_DAY": [300, 90]})
+        >>> summarize_swimmer_by_arm(s, arms={"A": "A: x"})["A: x"].to_list()
+        ['2', '1 (50.0%)', '0 (0.0%)', '1 (50.0%)', '0 (0.0%)', '0 (0.0%)', '1 (50.0%)', '195.0 (90–300)']
+    """
+    n = pl.len()
+    count = lambda cond: compute_n_pct_text(cond.sum(), n)  # noqa: E731
+    stats = [
+        ("Randomized", compute_count_text(n)),
+        ("On study treatment at the data cutoff, n (%)", count(pl.col("ONGOING") == "Y")),
+        ("Treatment ended, alive on study, n (%)", count(pl.col("END_STATUS") == "TREATMENT ENDED")),
+        ("Died, n (%)", count(pl.col("END_STATUS") == "DEATH")),
+        ("Left the study (withdrawn, lost, completed), n (%)",
+         count(pl.col("END_STATUS").is_in(["STUDY DISCONTINUED", "COMPLETED"]))),
+        ("Never treated, n (%)", count(pl.col("TREATED") == "N")),
+        ("Responders (first CR or PR, unconfirmed), n (%)", count(pl.col("FIRST_RESPONSE_DAY").is_not_null())),
+        ("Time on study, days: median (range)", _median_range(pl.col("LAST_DAY"))),
+    ]
+    return _arm_table(subjects, stats, arms)
+
+
+def summarize_exposure(swimmer: Swimmer, *, protocol) -> pl.DataFrame:
+    """Exposure by arm: cycles, relative dose intensity, time on treatment, holds, interruptions.
+
+    Per subject first, then per arm (text cells: n (%) of the arm's randomized subjects,
+    median (range) among the subjects the row concerns):
+
+    - time on study treatment: first to last study-treatment day, both counted (admiral's
+      TRTDURD; an interval ongoing at the cutoff runs to it);
+    - per drug given in doses (camrelizumab): subjects dosed, cycles received, relative dose
+      intensity = doses received / doses due by the end of treatment, a dose being due every
+      ``interval_days`` from C1D1 to the end of treatment (the DS end-of-treatment date, else
+      the data cutoff when ongoing, else the last dose), subjects with a dose held for
+      toxicity and doses after a permitted delay;
+    - per daily drug (apatinib): subjects dosed, relative dose intensity = dose taken (mg per
+      day x days) / the protocol dose x the days from its first to its last day (admiral's
+      TNDOSINT), subjects with an interruption (episodes) and with a reduced dose;
+    - per procedure: subjects with a session and sessions per subject.
+    """
+    records, subjects = swimmer.records, swimmer.subjects
+    arms = {a: l for a, l in protocol.arm_labels.items()}
+    for code, label in subjects.select("ARMCD", "ARM").unique().sort("ARMCD").iter_rows():
+        arms.setdefault(code, label or code)
+    base = subjects.select("USUBJID", "ARMCD", "TREATED", "ONGOING", "LAST_DAY", "EOT_DAY", "FIRST_TREATMENT_DAY",
+                           "LAST_TREATMENT_DAY", "RANDDT")
+    given = records.filter(pl.col("KIND") != "PLANNING")
+    span = (given.group_by("USUBJID").agg(pl.col("START").min().alias("_F"), pl.col("END").max().alias("_L"))
+            .select("USUBJID", compute_days_between(pl.col("_F"), pl.col("_L")).alias("TRT_DAYS")))
+    per = base.join(span, on="USUBJID", how="left")
+    n = pl.len()
+    treated = pl.col("TREATED") == "Y"
+    stats: list[tuple[str, pl.Expr]] = [
+        ("Randomized", compute_count_text(n)),
+        ("Treated, n (%)", compute_n_pct_text(treated.sum(), n)),
+        ("Time on study treatment, days: median (range)", _median_range(pl.col("TRT_DAYS"))),
+    ]
+    keys = [k for k in protocol.treatments if k in set(given["KEY"].to_list())] + sorted(
+        set(given["KEY"].to_list()) - set(protocol.treatments))
+    kinds = dict(given.select("KEY", "KIND").unique(subset="KEY").iter_rows())
+    for key in keys:
+        spec = protocol.treatments.get(key) or {}
+        title = treatment_title(protocol, key) if key in protocol.treatments else sentence_case(key)
+        rows = given.filter(pl.col("KEY") == key)
+        kind = kinds[key]
+        if kind == "DOSE":
+            interval = spec.get("interval_days")
+            first = rows.group_by("USUBJID").agg(
+                pl.len().alias(f"{key}_N"), pl.col("START_DAY").min().alias("_C1"), pl.col("START_DAY").max().alias("_CL"),
+                ((pl.col("HOLD_AE").is_not_null() & pl.col("INTERVAL_CLASS").is_in(["PERMITTED DELAY", "LATE"]))
+                 .sum() if "HOLD_AE" in rows.columns else pl.lit(0)).alias(f"{key}_HOLDS"),
+                (pl.col("INTERVAL_CLASS") == "PERMITTED DELAY").sum().alias(f"{key}_DELAYS"))
+            per = per.join(first, on="USUBJID", how="left")
+            dosed = pl.col(f"{key}_N").is_not_null()
+            stats += [(f"{title}: subjects dosed, n (%)", compute_n_pct_text(dosed.sum(), n)),
+                      (f"{title}: cycles received, median (range)", _median_range(pl.col(f"{key}_N")))]
+            if interval:
+                end = (pl.when(pl.col("EOT_DAY").is_not_null()).then(pl.col("EOT_DAY"))
+                       .when(pl.col("ONGOING") == "Y").then(pl.col("LAST_DAY")).otherwise(pl.col("_CL")))
+                due = ((pl.max_horizontal(end, pl.col("_CL")) - pl.col("_C1")) // int(interval) + 1)
+                per = per.with_columns((pl.col(f"{key}_N") / due * 100).alias(f"{key}_RDI"))
+                stats.append((f"{title}: doses received of those due by the end of treatment, % median (range)",
+                              _median_range(pl.col(f"{key}_RDI"))))
+            stats += [(f"{title}: held for toxicity (AE), subjects n (%)",
+                       compute_n_pct_text((pl.col(f"{key}_HOLDS") > 0).sum(), n)),
+                      (f"{title}: doses after a permitted delay, n", compute_count_text(pl.col(f"{key}_DELAYS").sum()))]
+            per = per.drop("_C1", "_CL")
+        elif kind == "INTERVAL":
+            planned = spec.get("dose")
+            days = compute_days_between(pl.col("START"), pl.col("END"))
+            agg = rows.group_by("USUBJID").agg(
+                (pl.col("DOSE") * days).sum().alias("_TAKEN"),
+                compute_days_between(pl.col("START").min(), pl.col("END").max()).alias(f"{key}_SPAN"),
+                (pl.col("DOSE") < pl.col("PLANNED_DOSE")).any().alias(f"{key}_REDUCED"))
+            gaps = (swimmer.events.filter((pl.col("KIND") == "INTERRUPTION") & (pl.col("EVENT") == f"{key}_INTERRUPTION"))
+                    .group_by("USUBJID").agg(pl.len().alias(f"{key}_OFF")))
+            per = per.join(agg, on="USUBJID", how="left").join(gaps, on="USUBJID", how="left")
+            dosed = pl.col(f"{key}_SPAN").is_not_null()
+            stats.append((f"{title}: subjects dosed, n (%)", compute_n_pct_text(dosed.sum(), n)))
+            if planned:
+                per = per.with_columns((pl.col("_TAKEN") / (float(planned) * pl.col(f"{key}_SPAN")) * 100)
+                                       .alias(f"{key}_RDI"))
+                stats.append((f"{title}: relative dose intensity vs {float(planned):g} {spec.get('unit', '')}/day, "
+                              f"% median (range)", _median_range(pl.col(f"{key}_RDI"))))
+            stats += [(f"{title}: interrupted, subjects n (%)", compute_n_pct_text((pl.col(f"{key}_OFF") > 0).sum(), n)),
+                      (f"{title}: interruptions, n", compute_count_text(pl.col(f"{key}_OFF").sum())),
+                      (f"{title}: dose reduced, subjects n (%)",
+                       compute_n_pct_text(pl.col(f"{key}_REDUCED").fill_null(False).sum(), n))]
+            per = per.drop("_TAKEN")
+        else:
+            count = rows.group_by("USUBJID").agg(pl.len().alias(f"{key}_N"))
+            per = per.join(count, on="USUBJID", how="left")
+            stats += [(f"{title}: subjects with a session, n (%)",
+                       compute_n_pct_text(pl.col(f"{key}_N").is_not_null().sum(), n)),
+                      (f"{title}: sessions per subject, median (range)", _median_range(pl.col(f"{key}_N")))]
+    return _arm_table(per, stats, arms)
+
+
+def summarize_treatment_endings(subjects: pl.DataFrame, *, arms: Mapping[str, str]) -> pl.DataFrame:
+    """Why study treatment ended, per arm: n (%) of the randomized subjects, every reason a row.
+
+    Rows: on study treatment at the data cutoff, never treated, then each end-of-treatment
+    reason (DS DSDECOD, or DEATH), and "ended, no reason recorded".
+
+    Example:
+        >>> s = pl.DataFrame({"ARMCD": ["A", "A", "A"], "ONGOING": ["Y", "N", "N"], "TREATED": ["Y", "Y", "Y"],
+        ...                   "EOT_REASON": [None, "ADVERSE EVENT", None], "END_STATUS": ["ON TREATMENT", "DEATH", "DEATH"]})
+        >>> summarize_treatment_endings(s, arms={"A": "A: x"}).rows()
+        [('On study treatment at the data cutoff', '1 (33.3%)', '1 (33.3%)'), ('ADVERSE EVENT', '1 (33.3%)', '1 (33.3%)'), ('DEATH', '1 (33.3%)', '1 (33.3%)')]
+    """
+    reason = (pl.when(pl.col("ONGOING") == "Y").then(pl.lit("On study treatment at the data cutoff"))
+              .when(pl.col("TREATED") == "N").then(pl.lit("Never treated"))
+              .when(pl.col("EOT_REASON").is_not_null()).then(pl.col("EOT_REASON"))
+              .when(pl.col("END_STATUS") == "DEATH").then(pl.lit("DEATH"))
+              .otherwise(pl.lit("Treatment ended, no reason recorded")))
+    per = subjects.select("ARMCD", reason.alias("REASON"))
+    fixed = ["On study treatment at the data cutoff", "Never treated"]
+    present = per["REASON"].unique().to_list()
+    order = [r for r in fixed if r in present] + sorted(r for r in present if r not in fixed)
+    return _arm_table(per, [(r, compute_n_pct_text((pl.col("REASON") == r).sum(), pl.len())) for r in order], arms)
+
+
+def summarize_hold_reasons(swimmer: Swimmer, *, protocol) -> pl.DataFrame:
+    """Holds, interruptions and dose reductions by reason, per arm (episodes).
+
+    ``What`` (e.g. "Camrelizumab held for toxicity", "Apatinib interrupted", "Apatinib dose
+    reduced"), ``Reason`` (the AE term, the SIRT washout, EXADJ), one column per arm, All arms.
+
+    Example:
+        >>> import datetime as dt
+        >>> from trialkit.protocol import load_protocol
+        >>> ev = pl.DataFrame({"USUBJID": ["1"], "ARMCD": ["A"], "EVENT": ["APATINIB_INTERRUPTION"],
+        ...                    "KIND": ["INTERRUPTION"], "CLASS": ["AE: Hypertension"]})
+        >>> rec = pl.DataFrame(schema={"USUBJID": pl.String, "ARMCD": pl.String, "KEY": pl.String, "KIND": pl.String,
+        ...     "START": pl.Date, "END": pl.Date, "ONGOING": pl.Boolean, "DOSE": pl.Float64, "PLANNED_DOSE": pl.Float64,
+        ...     "PLACED": pl.Boolean, "ADJ": pl.String})
+        >>> sw = Swimmer(subjects=pl.DataFrame(), events=ev, records=rec, responses=pl.DataFrame(),
+        ...              response_choice=None, not_shown=pl.DataFrame())
+        >>> summarize_hold_reasons(sw, protocol=load_protocol("NCT07334483")).rows()
+        [('Apatinib interrupted', 'AE: Hypertension', 1, 1)]
+    """
+    titles = {k: treatment_title(protocol, k) for k in protocol.treatments}
+    events = swimmer.events
+    key = pl.col("EVENT").str.replace(r"_(HOLD|INTERRUPTION)$", "")
+    title = key.replace_strict(titles, default=key, return_dtype=pl.String)
+    holds = events.filter(pl.col("KIND") == "HOLD").select(
+        "ARMCD", pl.format("{} held for toxicity", title).alias("What"), pl.format("AE: {}", pl.col("CLASS")).alias("Reason"))
+    offs = events.filter(pl.col("KIND") == "INTERRUPTION").select(
+        "ARMCD", pl.format("{} interrupted", title).alias("What"), pl.col("CLASS").alias("Reason"))
+    intervals = derive_dosing_intervals(swimmer.records) if swimmer.records.height else swimmer.records
+    reduced = (intervals.filter(pl.col("DOSE_CHANGE") == "REDUCED").select(
+        "ARMCD", pl.format("{} dose reduced", pl.col("KEY").replace_strict(titles, default=pl.col("KEY"),
+                                                                         return_dtype=pl.String)).alias("What"),
+        pl.coalesce(pl.col("ADJ"), pl.lit("not recorded")).alias("Reason"))
+        if "DOSE_CHANGE" in intervals.columns else pl.DataFrame(schema={"ARMCD": pl.String, "What": pl.String,
+                                                                        "Reason": pl.String}))
+    all_rows = pl.concat([holds.cast(pl.String), offs.cast(pl.String), reduced.cast(pl.String)])
+    groups = [a for a in protocol.arm_labels if a in set(all_rows["ARMCD"].to_list())]
+    if not all_rows.height:
+        return pl.DataFrame(schema={"What": pl.String, "Reason": pl.String, "All arms": pl.Int64})
+    wide = (all_rows.group_by("What", "Reason", "ARMCD").len()
+            .pivot(on="ARMCD", index=["What", "Reason"], values="len"))
+    labels = protocol.arm_labels
+    return (wide.select("What", "Reason", *[pl.col(a).fill_null(0).cast(pl.Int64).alias(labels.get(a, a))
+                                            for a in groups])
+            .with_columns(pl.sum_horizontal([labels.get(a, a) for a in groups]).cast(pl.Int64).alias("All arms"))
+            .sort("What", "All arms", descending=[False, True]))
