@@ -44,6 +44,8 @@ from trialkit.derive.swimmer import PROCEDURES, RESPONSES, TIME_UNITS
 ROW_PX = 8
 #: Treatment colours by slot (the protocol's order): dark, distinct from arms and responses.
 TREATMENT_COLORS = ("#1F2933", "#6A51A3", "#238B45", "#1B7837", "#8C510A", "#01665E", "#762A83", "#B35806")
+#: Colours of daily-drug intervals, in order (a reduced dose is lighter, an interruption outlined).
+INTERVAL_COLORS = ("#6A51A3", "#3182BD", "#31A354", "#E6550D")
 #: Shapes of procedure sessions by slot (a planning procedure is a hollow triangle).
 SESSION_SHAPES = ("diamond", "square", "triangle-up", "cross", "triangle-down", "circle")
 VERTICAL = "M0,-1L0,1"     # a vertical stroke: doses, discontinuation
@@ -82,10 +84,11 @@ def glyph_styles(legend: pl.DataFrame) -> pl.DataFrame:
         >>> legend = pl.DataFrame({"G": ["PR", "SIRT"], "LABEL": ["PR", "SIRT"], "ROLE": ["response", "session"],
         ...                        "ORDER": [0, 1], "SLOT": [0, 4]})
         >>> glyph_styles(legend).select("SHAPE", "FILL").rows()
-        [('circle', '#67A9CF'), ('square', '#8C510A')]
+        [('circle', '#67A9CF'), ('diamond', '#1B7837')]
     """
     rows = []
-    sessions = {}
+    sessions: dict[str, int] = {}
+    intervals: dict[str, int] = {}
     for g, role, slot in legend.select("G", "ROLE", "SLOT").iter_rows():
         colour = TREATMENT_COLORS[(slot - 1) % len(TREATMENT_COLORS)] if slot else "#1F2933"
         if role in _FIXED:
@@ -93,6 +96,7 @@ def glyph_styles(legend: pl.DataFrame) -> pl.DataFrame:
         elif role == "dose":
             shape, fill, stroke = VERTICAL, colour, colour
         elif role == "interval":
+            colour = INTERVAL_COLORS[intervals.setdefault(g, len(intervals)) % len(INTERVAL_COLORS)]
             shape, fill, stroke = "square", colour, colour
         elif role == "planning":
             shape, fill, stroke = "triangle-up", "white", colour
@@ -181,10 +185,12 @@ def plot_swimmer(lanes: pl.DataFrame, legend: pl.DataFrame, *, arms: Mapping[str
         panels.append(alt.Chart(pl.DataFrame({"TEXT": ["No randomized subject with a randomization date to draw."]}))
                       .mark_text(align="left", fontSize=FONT_SIZE).encode(text="TEXT:N")
                       .properties(width=WIDTH, height=30))
-    chart = alt.vconcat(*panels, spacing=28, title=alt.Title(title, subtitle=subtitle or None))
-    return chart.resolve_scale(y="independent", yOffset="independent", x="shared").add_params(
-        alt.param(name=NAMES, value={**{str(k): str(v) for k, v in arms.items()}, **scales.labels}),
-        alt.param(name=ROLES, value=dict(scales.roles)))
+    # names and roles of the glyph codes: chart-level variables, given once (not in every layer)
+    variables = [alt.param(name=NAMES, value={**{str(k): str(v) for k, v in arms.items()}, **scales.labels}).param,
+                 alt.param(name=ROLES, value=dict(scales.roles)).param]
+    chart = alt.vconcat(*panels, spacing=28, params=variables,
+                        title=alt.Title(title, subtitle=subtitle) if subtitle else alt.Title(title))
+    return chart.resolve_scale(y="independent", yOffset="independent", x="shared")
 
 
 @dataclass(frozen=True)
@@ -217,15 +223,14 @@ def _panel(data: pl.DataFrame, *, armcd: str, arm_label: str, colour: str, count
         pl.col("ROW").replace_strict(row_codes, default=None, return_dtype=pl.String).alias("R"),
         pl.col("G").replace_strict(dict(scales.codes), default=None, return_dtype=pl.String).alias("G"),
         "X", "X2", pl.col("WHEN").alias("W"), pl.col("DETAIL").alias("D"))
-    on_treatment = data.filter(pl.col("ROLE") == "on_treatment").select(
-        pl.col("USUBJID").alias("S"), pl.col("ARMCD").alias("A"), pl.lit("On study treatment").alias("WHAT"), "X", "X2",
-        pl.col("WHEN").alias("W"), pl.col("DETAIL").alias("D"))
-    frame = frame.filter(pl.col("G").is_not_null() & (data["ROLE"] != "on_treatment"))
-    cols = ["S", "R", "G", "X", "X2", "W", "D"]
+    # the band of time on treatment carries the arm code (its colour); the other rows none
+    frame = (frame.with_columns(pl.when(data["ROLE"] == "on_treatment").then(pl.lit(armcd)).alias("A"))
+             .filter(pl.col("G").is_not_null()))
+    cols = ["S", "R", "G", "A", "X", "X2", "W", "D"]
     if selected is not None:
         frame = derive_selected(frame.rename({"S": "USUBJID"}), selected).rename({"USUBJID": "S"})
         cols.append("SELECTED")
-    base = alt.Chart(chart_data(frame, cols))
+    base = alt.Chart()      # the layers share the panel's one dataset
     y = alt.Y("S:N", title=None,   # the explicit domain is the lane order
               scale=alt.Scale(domain=lanes_order, paddingInner=4 / (band + 4), paddingOuter=0.1),
               axis=alt.Axis(labelFontSize=10, labelLimit=150, ticks=False, domain=False, labelPadding=4))
@@ -270,14 +275,11 @@ def _panel(data: pl.DataFrame, *, armcd: str, arm_label: str, colour: str, count
     ]
     # the glyphs share one dataset (the names and roles of their codes computed once); the arm's
     # band under them has its own rows
-    band_layer = (alt.Chart(chart_data(on_treatment, ["S", "A", "WHAT", "X", "X2", "W", "D"]))
-        .mark_bar(opacity=0.14, cornerRadiusEnd=0, **quiet).encode(
-            # the band takes the arm's colour (the panel title's); the glyph legend names it
-            x=x, x2=x2, y=y, color=alt.Color("A:N", scale=colour_scale(arm_colors(arms)), legend=None),
-            tooltip=tooltip))
-    glyphs = alt.layer(*layers).transform_calculate(WHAT=f"{NAMES}[datum.G] || datum.G",
-                                                    ROLE=f"{ROLES}[datum.G] || 'point'")
-    return (alt.layer(band_layer, glyphs)
+    band = (base.transform_filter(role("on_treatment")).mark_bar(opacity=0.14, cornerRadiusEnd=0, **quiet).encode(
+        # the band takes the arm's colour (the panel title's); the glyph legend names it
+        x=x, x2=x2, y=y, color=alt.Color("A:N", scale=colour_scale(arm_colors(arms)), legend=None), tooltip=tooltip))
+    return (alt.layer(band, *layers, data=chart_data(frame, cols))
+            .transform_calculate(WHAT=f"{NAMES}[datum.G] || datum.G", ROLE=f"{ROLES}[datum.G] || 'point'")
             .properties(width=WIDTH, height=height,
                         title=alt.Title(panel_title, color=colour, anchor="start", fontSize=13, fontWeight=600)))
 

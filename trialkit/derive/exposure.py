@@ -245,7 +245,8 @@ def derive_treatment_records(frames: Mapping[str, pl.DataFrame], subjects: pl.Da
         frames: dataset -> frame, already cut at the data cutoff (``ex`` or ``adex``; ``pr``).
         subjects: one row per subject: ``USUBJID, ARMCD, ARM_LABEL, RANDDT``.
         protocol: the study's protocol (its treatments' names, kinds and doses).
-        data_cutoff: where an ongoing interval ends; None: the last date in the records.
+        data_cutoff: where an ongoing interval ends; None: at the subject's last dose date (and it
+            is not called ongoing).
 
     Returns:
         ``USUBJID, ARMCD, ARM, DOMAIN, SEQ, NAME`` (as recorded, upper case), ``KEY`` (the
@@ -290,11 +291,14 @@ def derive_treatment_records(frames: Mapping[str, pl.DataFrame], subjects: pl.Da
         pl.coalesce(kind, generic_kind).alias("KIND"),
         planned_dose.alias("PLANNED_DOSE"),
     ).filter(given)
-    open_end = data_cutoff if data_cutoff is not None else records.select(
-        pl.max_horizontal(pl.col("START").max(), pl.col("END").max())).item()
+    # an interval without an end runs to the cutoff; without a cutoff, to the subject's last dose date
+    open_end = (pl.lit(data_cutoff, pl.Date) if data_cutoff is not None
+                else pl.max_horizontal(pl.col("START"), pl.col("END")).max().over("USUBJID"))
     interval = pl.col("KIND") == "INTERVAL"
     ongoing = interval & pl.col("END").is_null() & pl.col("START").is_not_null()
-    end = (pl.when(interval).then(pl.coalesce(pl.col("END"), pl.lit(open_end, pl.Date)))
+    if data_cutoff is None:
+        ongoing = pl.lit(False)   # no cutoff: an interval without an end is not known to go on
+    end = (pl.when(interval).then(pl.coalesce(pl.col("END"), open_end))
            .otherwise(pl.col("START")))
     end = pl.max_horizontal(end, pl.col("START"))   # an end before the start is read as the start day
     base = subjects.select(pl.col("USUBJID").cast(pl.String), pl.col("ARMCD").cast(pl.String),
