@@ -177,11 +177,51 @@ def _date_expr(frame: pl.DataFrame, column: str | None, *, impute: str | None = 
         return pl.col(column)
     if isinstance(dtype, pl.Datetime):
         return pl.col(column).dt.date()
-    return compute_date(pl.col(column).cast(pl.String), impute=impute)
+    if impute is None:
+        # a complete date or datetime: its first 10 characters (what compute_date does, without regexes)
+        return pl.col(column).cast(pl.String).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+    # imputed: compute_date once per distinct text (a few thousand dates in millions of rows)
+    mapping = _distinct_map(frame, column, lambda e: compute_date(e, impute=impute))
+    return pl.col(column).cast(pl.String).replace_strict(mapping, default=None, return_dtype=pl.Date)
 
 
 def _text(frame: pl.DataFrame, column: str) -> pl.Expr:
     return col_or_null(frame, column)
+
+
+def _distinct_map(frame: pl.DataFrame, column: str, expr) -> dict:
+    """``expr`` (a ``pl.Expr`` -> ``pl.Expr`` function) of every distinct value of a column, as a dict.
+
+    SDTM text columns hold few distinct values in millions of rows (RSTESTCD, EXTRT): the
+    regular expressions of :func:`compute_term` run once per value, not once per row.
+    """
+    values = frame.get_column(column).cast(pl.String).unique().drop_nulls()
+    mapped = pl.DataFrame({"V": values}).select(expr(pl.col("V")).alias("M"))["M"]
+    return dict(zip(values.to_list(), mapped.to_list(), strict=True))
+
+
+def _run_id(*columns: str) -> pl.Expr:
+    """An integer id of each run of equal ``columns`` values: on a frame sorted by them, a group id.
+
+    Windows over an integer (``.over(_run_id(...))``) are much faster than over several text
+    columns on the 100,000-subject demo.
+    """
+    return pl.struct(columns).rle_id()
+
+
+def _term(frame: pl.DataFrame, column: str) -> pl.Expr:
+    """:func:`compute_term` of a column, computed per distinct value (null when the column is absent)."""
+    if column not in frame.columns:
+        return pl.lit(None, pl.String)
+    return pl.col(column).cast(pl.String).replace_strict(_distinct_map(frame, column, compute_term), default=None,
+                                                         return_dtype=pl.String)
+
+
+def _vocabulary_key(frame: pl.DataFrame, column: str, vocabulary: Mapping[str, str]) -> pl.Expr:
+    """The protocol key an --EVAL/--CAT value names (any accepted spelling), or null."""
+    names = _distinct_map(frame, column, compute_normalized_name)
+    return pl.col(column).cast(pl.String).replace_strict(
+        {raw: vocabulary.get(norm) for raw, norm in names.items()}, default=None, return_dtype=pl.String)
 
 
 def _exposure_records(ex: pl.DataFrame, domain: str) -> pl.DataFrame:
@@ -191,7 +231,7 @@ def _exposure_records(ex: pl.DataFrame, domain: str) -> pl.DataFrame:
         end_col = "AENDT" if "AENDT" in ex.columns else "EXENDTC"
         keep = pl.col("EXTRT").is_not_null() if "EXTRT" in ex.columns else pl.lit(False)
         if "PARCAT1" in ex.columns:
-            keep = keep & (compute_term(pl.col("PARCAT1")).fill_null("") != "OVERALL")
+            keep = keep & (_term(ex, "PARCAT1").fill_null("") != "OVERALL")
         ex = (ex.filter(keep)
               .unique(subset=[c for c in ("USUBJID", "EXTRT", start_col, end_col, "EXDOSE") if c in ex.columns],
                       keep="first", maintain_order=True))
@@ -203,16 +243,16 @@ def _exposure_records(ex: pl.DataFrame, domain: str) -> pl.DataFrame:
         pl.col("USUBJID").cast(pl.String),
         pl.lit(domain).alias("DOMAIN"),
         col_or_null(ex, "EXSEQ", pl.Int64).alias("SEQ"),
-        compute_term(_text(ex, "EXTRT")).alias("NAME"),
+        _term(ex, "EXTRT").alias("NAME"),
         start_text.alias("START_DTC"),
         _date_expr(ex, start_col).alias("START"),
         _date_expr(ex, end_col, impute="end").alias("END"),
         (col_or_null(ex, end_col).is_not_null() if end_col in ex.columns else pl.lit(False)).alias("END_RECORDED"),
         col_or_null(ex, "EXDOSE", pl.Float64).alias("DOSE"),
         _text(ex, "EXDOSU").alias("DOSU"),
-        compute_term(_text(ex, "EXDOSFRQ")).alias("FREQ"),
-        compute_term(_text(ex, "EXOCCUR")).alias("OCCUR"),
-        compute_term(_text(ex, "EXADJ")).alias("ADJ"),
+        _term(ex, "EXDOSFRQ").alias("FREQ"),
+        _term(ex, "EXOCCUR").alias("OCCUR"),
+        _term(ex, "EXADJ").alias("ADJ"),
         pl.lit(None, pl.String).alias("LAT"),
     ).cast(RECORD_SCHEMA)
 
@@ -223,7 +263,7 @@ def _procedure_records(pr: pl.DataFrame) -> pl.DataFrame:
         pl.col("USUBJID").cast(pl.String),
         pl.lit("PR").alias("DOMAIN"),
         col_or_null(pr, "PRSEQ", pl.Int64).alias("SEQ"),
-        compute_term(_text(pr, "PRTRT")).alias("NAME"),
+        _term(pr, "PRTRT").alias("NAME"),
         col_or_null(pr, start).str.slice(0, 10).alias("START_DTC"),
         _date_expr(pr, start).alias("START"),
         _date_expr(pr, start).alias("END"),
@@ -231,9 +271,9 @@ def _procedure_records(pr: pl.DataFrame) -> pl.DataFrame:
         col_or_null(pr, "PRDOSE", pl.Float64).alias("DOSE"),
         _text(pr, "PRDOSU").alias("DOSU"),
         pl.lit(None, pl.String).alias("FREQ"),
-        compute_term(_text(pr, "PROCCUR")).alias("OCCUR"),
+        _term(pr, "PROCCUR").alias("OCCUR"),
         pl.lit(None, pl.String).alias("ADJ"),
-        compute_term(_text(pr, "PRLAT")).alias("LAT"),
+        _term(pr, "PRLAT").alias("LAT"),
     ).cast(RECORD_SCHEMA)
 
 
@@ -336,9 +376,10 @@ def derive_cycles(records: pl.DataFrame) -> pl.DataFrame:
     is_dose = (pl.col("KIND") == "DOSE") & pl.col("PLACED")
     ranked = (records.with_row_index("_ROW")
               .with_columns(pl.when(is_dose).then(pl.col("START")).alias("_DOSE_START")))
-    doses = (ranked.filter(is_dose).sort("USUBJID", "KEY", "START", "_ROW")
-             .with_columns((pl.int_range(pl.len()).over("USUBJID", "KEY") + 1).cast(pl.Int64).alias("CYCLE"),
-                           pl.col("START").shift(1).over("USUBJID", "KEY").alias("PREV_START"))
+    doses = (ranked.filter(is_dose).select("_ROW", "USUBJID", "KEY", "START").sort("USUBJID", "KEY", "START", "_ROW")
+             .with_columns(_run_id("USUBJID", "KEY").alias("_G"))
+             .with_columns((pl.int_range(pl.len()).over("_G") + 1).cast(pl.Int64).alias("CYCLE"),
+                           pl.col("START").shift(1).over("_G").alias("PREV_START"))
              .with_columns((pl.col("START") - pl.col("PREV_START")).dt.total_days().cast(pl.Int64).alias("GAP_DAYS"))
              .select("_ROW", "CYCLE", "PREV_START", "GAP_DAYS"))
     return ranked.join(doses, on="_ROW", how="left").drop("_ROW", "_DOSE_START")
@@ -377,12 +418,12 @@ def _interruptions_from_ae(adverse_events: pl.DataFrame | None) -> pl.DataFrame:
         return pl.DataFrame(schema=schema)
     start = "AESTDTC" if "AESTDTC" in adverse_events.columns else "ASTDT"
     return (adverse_events
-            .filter(compute_term(pl.col("AEACN")) == "DRUG INTERRUPTED")
+            .filter(_term(adverse_events, "AEACN") == "DRUG INTERRUPTED")
             .select(pl.col("USUBJID").cast(pl.String),
                     _date_expr(adverse_events, start).alias("AE_START"),
                     pl.coalesce(col_or_null(adverse_events, "AEDECOD"), col_or_null(adverse_events, "AETERM"))
                     .alias("AE_TERM"),
-                    compute_term(col_or_null(adverse_events, "AEACNTRT")).alias("AE_DRUG"))
+                    _term(adverse_events, "AEACNTRT").alias("AE_DRUG"))
             .filter(pl.col("AE_START").is_not_null())
             .cast(schema))
 
@@ -438,23 +479,23 @@ def derive_dosing_intervals(records: pl.DataFrame) -> pl.DataFrame:
         [(datetime.date(2025, 9, 1), datetime.date(2025, 9, 20), None), (datetime.date(2025, 10, 1), datetime.date(2025, 10, 9), 'REDUCED')]
     """
     cols = [c for c in records.columns]
-    intervals = records.filter((pl.col("KIND") == "INTERVAL") & pl.col("PLACED")).sort("USUBJID", "KEY", "START")
-    prev_end = pl.col("END").shift(1).over("USUBJID", "KEY")
-    prev_dose = pl.col("DOSE").shift(1).over("USUBJID", "KEY")
+    intervals = (records.filter((pl.col("KIND") == "INTERVAL") & pl.col("PLACED")).sort("USUBJID", "KEY", "START")
+                 .with_columns(_run_id("USUBJID", "KEY").alias("_G")))
+    prev_end = pl.col("END").shift(1).over("_G")
+    prev_dose = pl.col("DOSE").shift(1).over("_G")
     starts_new = (prev_end.is_null() | (pl.col("START") > prev_end + pl.duration(days=1))
                   | (pl.col("DOSE").fill_null(-1) != prev_dose.fill_null(-1)))
-    grouped = intervals.with_columns(starts_new.cast(pl.Int64).cum_sum().over("USUBJID", "KEY").alias("_RUN"))
+    grouped = intervals.with_columns(starts_new.cast(pl.Int64).cum_sum().over("_G").alias("_RUN"))
     last = [c for c in ("END", "END_DAY") if c in cols]
-    merged = (grouped.group_by("USUBJID", "KEY", "_RUN", maintain_order=True)
-              .agg(pl.all().exclude(*last, "ONGOING").first(), *[pl.col(c).max() for c in last],
+    merged = (grouped.group_by("_G", "_RUN", maintain_order=True)
+              .agg(pl.all().exclude(*last, "ONGOING", "_G", "_RUN").first(), *[pl.col(c).max() for c in last],
                    pl.col("ONGOING").any())
-              .drop("_RUN")
-              .select(cols))
+              .select(*cols, "_G"))
     return merged.with_columns(
         (pl.col("DOSE") < pl.col("PLANNED_DOSE")).fill_null(False).alias("REDUCED"),
         pl.when(pl.col("DOSE") < prev_dose).then(pl.lit("REDUCED"))
         .when(pl.col("DOSE") > prev_dose).then(pl.lit("INCREASED")).alias("DOSE_CHANGE"),
-        prev_end.alias("PREV_END"))
+        prev_end.alias("PREV_END")).drop("_G")
 
 
 def derive_interruptions(intervals: pl.DataFrame, adverse_events: pl.DataFrame | None = None,
@@ -530,30 +571,35 @@ def _choices(protocol, criteria: str, assessor: str) -> list[tuple[str | None, s
 
 
 def _rs_responses(rs: pl.DataFrame, protocol) -> pl.DataFrame:
-    """RS overall responses with CRITERIA/ASSESSOR keys, accepted reads only when readers disagree."""
+    """RS overall responses with CRITERIA/ASSESSOR keys and ACCEPTED (RSACPTFL = Y)."""
     crit_vocab = protocol.vocabulary("criteria")
     assr_vocab = protocol.vocabulary("assessor")
     date_col = "RSDTC" if "RSDTC" in rs.columns else "RSSTDTC"
-    frame = rs.filter(compute_term(col_or_null(rs, "RSTESTCD")) == "OVRLRESP").select(
+    if "RSTESTCD" not in rs.columns:
+        rs = rs.clear()
+    else:   # the overall responses first (a third of RS), only the columns needed (RS is the largest dataset)
+        wanted = [c for c in ("USUBJID", date_col, "RSSTRESC", "RSCAT", "RSEVAL", "RSACPTFL") if c in rs.columns]
+        spellings = [raw for raw, term in _distinct_map(rs, "RSTESTCD", compute_term).items() if term == "OVRLRESP"]
+        rs = (rs.lazy().select(*wanted, "RSTESTCD").filter(pl.col("RSTESTCD").cast(pl.String).is_in(spellings))
+              .select(wanted).collect())
+    frame = rs.select(
         pl.col("USUBJID").cast(pl.String),
         _date_expr(rs, date_col).alias("DATE"),
-        compute_term(col_or_null(rs, "RSSTRESC")).alias("RESPONSE"),
-        compute_normalized_name(col_or_null(rs, "RSCAT")).replace_strict(crit_vocab, default=None, return_dtype=pl.String)
-        .alias("CRITERIA") if "RSCAT" in rs.columns else pl.lit("*").alias("CRITERIA"),
-        compute_normalized_name(col_or_null(rs, "RSEVAL")).replace_strict(assr_vocab, default=None, return_dtype=pl.String)
-        .alias("ASSESSOR") if "RSEVAL" in rs.columns else pl.lit("*").alias("ASSESSOR"),
-        (compute_term(col_or_null(rs, "RSACPTFL")) == "Y").fill_null(False).alias("ACCEPTED"),
+        _term(rs, "RSSTRESC").alias("RESPONSE"),
+        _vocabulary_key(rs, "RSCAT", crit_vocab).alias("CRITERIA") if "RSCAT" in rs.columns
+        else pl.lit("*").alias("CRITERIA"),
+        _vocabulary_key(rs, "RSEVAL", assr_vocab).alias("ASSESSOR") if "RSEVAL" in rs.columns
+        else pl.lit("*").alias("ASSESSOR"),
+        (_term(rs, "RSACPTFL") == "Y").fill_null(False).alias("ACCEPTED"),
     )
-    # several readers of one assessment (two BICR radiologists): the accepted read (RSACPTFL = Y)
-    any_accepted = pl.col("ACCEPTED").any().over("USUBJID", "DATE", "CRITERIA", "ASSESSOR")
-    return frame.filter(pl.col("ACCEPTED") | ~any_accepted).drop("ACCEPTED")
+    return frame
 
 
 def _adrs_responses(adrs: pl.DataFrame, protocol, adam_paramcd: Mapping[str, str] | None) -> pl.DataFrame:
     codes = list(OVERALL_PARAMCDS)
     if adam_paramcd and adam_paramcd.get("overall"):
         codes = [str(adam_paramcd["overall"]).upper()]
-    keep = compute_term(col_or_null(adrs, "PARAMCD")).is_in(codes)
+    keep = _term(adrs, "PARAMCD").is_in(codes)
     if "DTYPE" in adrs.columns:
         keep = keep & col_or_null(adrs, "DTYPE").is_null()    # derived records are never assessments
     crit_vocab = protocol.vocabulary("criteria")
@@ -564,10 +610,10 @@ def _adrs_responses(adrs: pl.DataFrame, protocol, adam_paramcd: Mapping[str, str
     def vocab(column: str | None, table: dict) -> pl.Expr:
         if column is None:
             return pl.lit("*")
-        mapped = compute_normalized_name(pl.col(column)).replace_strict(table, default=None, return_dtype=pl.String)
+        mapped = _vocabulary_key(adrs, column, table)
         return pl.coalesce(mapped, pl.lit("*")) if column == "PARCAT2" else mapped
 
-    accepted = (compute_term(col_or_null(adrs, "RSACPTFL")) == "Y").fill_null(False)
+    accepted = (_term(adrs, "RSACPTFL") == "Y").fill_null(False)
     frame = adrs.filter(keep).select(
         pl.col("USUBJID").cast(pl.String),
         _date_expr(adrs, "ADT" if "ADT" in adrs.columns else "RSDTC").alias("DATE"),
@@ -575,8 +621,7 @@ def _adrs_responses(adrs: pl.DataFrame, protocol, adam_paramcd: Mapping[str, str
         vocab(crit_col, crit_vocab).alias("CRITERIA"),
         vocab(assr_col, assr_vocab).alias("ASSESSOR"),
         accepted.alias("ACCEPTED"))
-    any_accepted = pl.col("ACCEPTED").any().over("USUBJID", "DATE", "CRITERIA", "ASSESSOR")
-    return frame.filter(pl.col("ACCEPTED") | ~any_accepted).drop("ACCEPTED")
+    return frame
 
 
 def select_overall_responses(frames: Mapping[str, pl.DataFrame], subjects: pl.DataFrame, *, protocol,
@@ -619,13 +664,17 @@ def select_overall_responses(frames: Mapping[str, pl.DataFrame], subjects: pl.Da
     else:
         return empty, ResponseChoice(None, None, "", "No RS or ADRS dataset: responses cannot be shown.")
     base = subjects.select(pl.col("USUBJID").cast(pl.String), pl.col("RANDDT").cast(pl.Date))
-    pool = pool.join(base, on="USUBJID", how="inner")
     chosen = None
     for crit, assr in _choices(protocol, criteria, assessor):
         hit = pool.filter(((pl.col("CRITERIA") == crit) | (pl.col("CRITERIA") == "*"))
                           & ((pl.col("ASSESSOR") == assr) | (pl.col("ASSESSOR") == "*")))
+        hit = hit.join(base, on="USUBJID", how="inner") if hit.height else hit
         if hit.height:
-            chosen = (crit, assr, hit)
+            # several readers of one assessment (two BICR radiologists): the accepted read (--ACPTFL = Y)
+            accepted = hit.filter(pl.col("ACCEPTED"))
+            others = hit.filter(~pl.col("ACCEPTED")).join(accepted.select("USUBJID", "DATE").unique(),
+                                                          on=["USUBJID", "DATE"], how="anti")
+            chosen = (crit, assr, pl.concat([accepted, others]).drop("ACCEPTED"))
             break
     asked = _choices(protocol, criteria, assessor)[0]
     crit_label = lambda k: protocol.criteria.get(k, {}).get("label", k) if k else "any criteria"  # noqa: E731
@@ -761,14 +810,14 @@ def derive_disposition(frames: Mapping[str, pl.DataFrame], subjects: pl.DataFram
     events = pl.DataFrame(schema=schema)
     ds_death = pl.DataFrame(schema={"USUBJID": pl.String, "_DS_DEATH": pl.Date, "_DS_DEATH_START": pl.Date})
     if ds is not None and {"USUBJID", "DSDECOD"} <= set(ds.columns):
-        when = pl.coalesce(col_or_null(ds, "DSSTDTC"), col_or_null(ds, "DSDTC"))
-        disp = ds.filter(compute_term(col_or_null(ds, "DSCAT")).fill_null("DISPOSITION EVENT") == "DISPOSITION EVENT")
-        level = (pl.when((compute_term(col_or_null(disp, "EPOCH")) == "TREATMENT")
-                         | compute_term(col_or_null(disp, "DSSCAT")).str.contains("TREATMENT").fill_null(False))
+        disp = (ds.filter(_term(ds, "DSCAT").fill_null("DISPOSITION EVENT") == "DISPOSITION EVENT")
+                .with_columns(pl.coalesce(col_or_null(ds, "DSSTDTC"), col_or_null(ds, "DSDTC")).alias("_DSDTC")))
+        level = (pl.when((_term(disp, "EPOCH") == "TREATMENT")
+                         | _term(disp, "DSSCAT").str.contains("TREATMENT").fill_null(False))
                  .then(pl.lit("TREATMENT")).otherwise(pl.lit("STUDY")))
-        events = (disp.select(pl.col("USUBJID").cast(pl.String), compute_date(when, impute="start").alias("DATE"),
-                              compute_term(pl.col("DSDECOD")).alias("REASON"), level.alias("LEVEL"),
-                              compute_date(when).is_null().alias("PARTIAL"))
+        events = (disp.select(pl.col("USUBJID").cast(pl.String), _date_expr(disp, "_DSDTC", impute="start").alias("DATE"),
+                              _term(disp, "DSDECOD").alias("REASON"), level.alias("LEVEL"),
+                              _date_expr(disp, "_DSDTC").is_null().alias("PARTIAL"))
                   .filter(~pl.col("REASON").is_in(list(_NOT_ENDINGS)) & pl.col("DATE").is_not_null())
                   .join(base, on="USUBJID", how="inner")
                   .filter(pl.col("DATE") >= pl.col("RANDDT")).drop("RANDDT").cast(schema))
@@ -829,12 +878,11 @@ def derive_subsequent_therapy(frames: Mapping[str, pl.DataFrame], subjects: pl.D
     cm = frames.get("cm")
     if cm is None or "USUBJID" not in cm.columns:
         return pl.DataFrame(schema=schema)
-    category = pl.concat_str([compute_term(col_or_null(cm, "CMCAT")).fill_null(""),
-                              compute_term(col_or_null(cm, "CMSCAT")).fill_null("")], separator=" ")
+    category = pl.concat_str([_term(cm, "CMCAT").fill_null(""), _term(cm, "CMSCAT").fill_null("")], separator=" ")
     keep = category.str.contains(_CM_ANTICANCER) & ~category.str.contains("PRIOR")
     base = subjects.select(pl.col("USUBJID").cast(pl.String), pl.col("RANDDT").cast(pl.Date))
     return (cm.filter(keep)
-            .select(pl.col("USUBJID").cast(pl.String), compute_date(col_or_null(cm, "CMSTDTC"), impute="start").alias("DATE"),
+            .select(pl.col("USUBJID").cast(pl.String), _date_expr(cm, "CMSTDTC", impute="start").alias("DATE"),
                     pl.coalesce(col_or_null(cm, "CMDECOD"), col_or_null(cm, "CMTRT")).alias("NAME"))
             .join(base, on="USUBJID", how="inner")
             .filter(pl.col("DATE") >= pl.col("RANDDT"))
@@ -1117,8 +1165,8 @@ def _treatment_events(records: pl.DataFrame, subjects: pl.DataFrame, *, protocol
                                                     pl.when(pl.col("ONGOING")).then(pl.lit("; ongoing at the cutoff"))
                                                     .otherwise(pl.lit(""))]).str.strip_chars("; "),
                               CLASS=pl.when(pl.col("REDUCED")).then(pl.lit("REDUCED")).otherwise(pl.lit("FULL"))))
-    sessions = records.filter(pl.col("KIND").is_in(["SESSION", "PLANNING"])).with_columns(
-        (pl.int_range(pl.len()).over("USUBJID", "KEY") + 1).alias("_N"))
+    sessions = (records.filter(pl.col("KIND").is_in(["SESSION", "PLANNING"])).sort("USUBJID", "KEY", "START")
+                .with_columns((pl.int_range(pl.len()).over(_run_id("USUBJID", "KEY")) + 1).alias("_N")))
     washout = next((int(t["sirt_washout_days"]) for t in protocol.treatments.values() if t.get("sirt_washout_days")),
                    None)
     washout_key = next((k for k, t in protocol.treatments.items() if t.get("requires_prior")), None)

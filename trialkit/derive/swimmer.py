@@ -193,17 +193,26 @@ def derive_swimmer_lanes(subjects: pl.DataFrame, events: pl.DataFrame, *, sort_b
                    .sort("ARMCD", "_SEL", "RANK")
                    .with_columns((pl.int_range(pl.len()).over("ARMCD") + 1).cast(pl.Int64).alias("RANK"))
                    .drop("_SEL"))
-    ranks = ordered.select("USUBJID", "ARMCD", "RANK")
-    glyphs = pl.concat([_lane_glyphs(ordered), _event_glyphs(events, ranks)])
-    # the budget: lanes in rank order, arms taking turns (rank 1 of every arm, then rank 2, ...)
-    sizes = (glyphs.group_by("ARMCD", "USUBJID", "RANK").len()
+    # the budget first (glyphs counted, not built): lanes in rank order, arms taking turns
+    # (rank 1 of every arm, then rank 2, ...); the glyphs are then built for those lanes only
+    lane_glyphs = (1 + pl.col("FIRST_TREATMENT_DAY").is_not_null().cast(pl.Int64)
+                   + (pl.col("ONGOING") == "Y").cast(pl.Int64)
+                   + (pl.col("CUTOFF_DAY").is_not_null() & (pl.col("LAST_DAY") >= pl.col("CUTOFF_DAY")))
+                   .fill_null(False).cast(pl.Int64))
+    flagged = pl.col("DEVIATION").is_not_null().cast(pl.Int64) if "DEVIATION" in events.columns else pl.lit(0)
+    per_event = events.group_by("USUBJID").agg((pl.len() + flagged.sum()).alias("_EV"))
+    sizes = (ordered.select("USUBJID", "ARMCD", "RANK", lane_glyphs.alias("_LG"))
+             .join(per_event, on="USUBJID", how="left")
              .filter(pl.col("RANK") <= max_lanes_per_arm)
              .sort("RANK", "ARMCD")
-             .with_columns(pl.col("len").cum_sum().alias("_TOTAL"))
+             .with_columns((pl.col("_LG") + pl.col("_EV").fill_null(0)).cum_sum().alias("_TOTAL"))
              .filter(pl.col("_TOTAL") <= max_rows))
     keep = sizes.select("USUBJID")
+    chosen = ordered.join(keep, on="USUBJID", how="semi")
+    ranks = chosen.select("USUBJID", "ARMCD", "RANK")
+    glyphs = pl.concat([_lane_glyphs(chosen), _event_glyphs(events.join(keep, on="USUBJID", how="semi"), ranks)])
     order = {"ON_STUDY": 0, "ON_TREATMENT": 1}
-    return (glyphs.join(keep, on="USUBJID", how="semi")
+    return (glyphs
             .with_columns(pl.col("G").replace_strict(order, default=2, return_dtype=pl.Int64).alias("_L"))
             .sort("ARMCD", "RANK", "_L", "DAY").drop("_L"))
 
