@@ -73,7 +73,7 @@ def test_the_deviation_listing_equals_the_deviations_planted_in_the_demo(runs, d
     listed = set(table(runs["demo"], "dosing_deviations").select("USUBJID", "RULE", "DATE").iter_rows())
     assert planted and listed == planted
     rules = table(runs["demo"], "dosing_rules")
-    assert set(rules["STATUS"]) <= {"checked", "checked without the toxicity exception: the data folder has no AE "
+    assert set(rules["Status"]) <= {"checked", "checked without the toxicity exception: the data folder has no AE "
                                                "dataset, so every late dose is listed"}
 
 
@@ -134,7 +134,7 @@ def test_pharmaverse_sdtm_shows_what_exists_and_skips_every_rule(runs):
         pytest.skip("../shared/data/pharmaverse is absent")
     run = runs["pharmaverse_sdtm"]
     rules = table(run, "dosing_rules")
-    assert rules["STATUS"].str.starts_with("skipped: the study has no protocol file").all()
+    assert rules["Status"].str.starts_with("skipped: the study has no protocol file").all()
     assert table(run, "dosing_deviations").is_empty()
     assert {"XANOMELINE", "PLACEBO"} <= set(table(run, "swimmer_events")["EVENT"])
     text = page_text(run)
