@@ -181,7 +181,7 @@ def test_the_overview_runs_on_every_kind_of_folder(overview_runs, name):
 def test_the_overview_says_what_the_cutoff_and_filters_left_out(overview_runs):
     run = overview_runs["early_cutoff"]
     text = " ".join(_text(_page(run)).split())
-    assert re.search(r"The data cutoff 2026-03-31 leaves out [1-9]\d* record\(s\) dated after it \(", text)
+    assert re.search(r"The data cutoff 2026-03-31 leaves out [1-9][\d,]* record\(s\) dated after it \(", text)
     left_out = pl.read_csv(run.path / "tables" / "left_out.csv", infer_schema=False)
     reasons = set(left_out["Reason"])
     assert reasons == {"consented after the data cutoff 2026-03-31", "site not in the sites filter"}

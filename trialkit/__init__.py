@@ -24,10 +24,13 @@ columns, compute_ expr -> expr, summarize_ one row per group, plot_ frame -> cha
     derive.subjects.derive_subjects                                          status, RANDDT, first dose, treated
     derive.scope.derive_cutoff / derive_left_out / derive_status_at_cutoff  the data cutoff and the filters
     derive.overview.summarize_*                                              the overview's tables
+    derive.exposure.derive_swimmer / summarize_exposure                      doses, sessions, responses, status
+    derive.deviations.derive_deviations / describe_rules                     the protocol's timing rules (RULE ids)
+    derive.swimmer.derive_swimmer_lanes                                      the swimmer's lanes, sorted, within budget
     study.open_study(report, study=, data_dir=, data_cutoff=, sites=, arms=) -> ReportStudy
     study.resolve_parameters                                                 the params, resolved once
     demo.write_demo(out, seed=, subjects=, cutoff=, fmt=) / demo_data_dir
-    charts.plot_* ; charts.arm_colors, RESPONSE_COLORS, derive_selected      one theme, subject selection
+    charts.plot_* (plot_swimmer) ; charts.arm_colors, RESPONSE_COLORS        one theme, subject selection
     format.format_count / format_n_pct / format_ci                           numbers as reports print them
     report.notebook.load_study / show_scope / show_table / show_chart / show_listing / show_left_out
     report.runner.run_reports(params_files, out=, reports=, jobs=)           (`trialkit run`)

@@ -8,6 +8,7 @@ subjects take ``selected=`` (USUBJIDs to highlight), for the exploration app to 
 Modules:
     theme     fonts, sizes, the colours of arms, responses and statuses; the subject selection
     overview  screening and randomized subjects by site and arm
+    swimmer   each subject's course on study: doses, sessions, responses, deviations
 
 Example:
     >>> import polars as pl
@@ -19,6 +20,7 @@ Example:
 """
 
 from trialkit.charts.overview import plot_screening_by_site, plot_subjects_by_arm_site
+from trialkit.charts.swimmer import plot_swimmer, swimmer_notes_html
 from trialkit.charts.theme import (
     ARM_PALETTE,
     FONT,
@@ -36,4 +38,4 @@ from trialkit.charts.theme import (
 
 __all__ = ["ARM_PALETTE", "FONT", "MAX_ROWS", "RESPONSE_COLORS", "STATUS_COLORS", "THEME_NAME", "arm_color",
            "arm_colors", "chart_data", "derive_selected", "plot_screening_by_site", "plot_subjects_by_arm_site",
-           "response_color", "selection_opacity"]
+           "plot_swimmer", "response_color", "selection_opacity", "swimmer_notes_html"]

@@ -168,6 +168,27 @@ def footer_html(*, study: str, run_time: str, confidentiality: str | None = None
             "when JavaScript is allowed and static images otherwise.</footer>")
 
 
+_STYLE_BLOCK = re.compile(r"<style>(.*?)</style>", re.S)
+
+
+def dedupe_styles(page_html: str) -> str:
+    """Keep the first of identical ``<style>`` blocks (great_tables tables styled alike share one).
+
+    Example:
+        >>> dedupe_styles("<style>a{}</style><p>x</p><style>a{}</style><style>b{}</style>")
+        '<style>a{}</style><p>x</p><style>b{}</style>'
+    """
+    seen: set[str] = set()
+
+    def keep_first(match: re.Match[str]) -> str:
+        if match.group(1) in seen:
+            return ""
+        seen.add(match.group(1))
+        return match.group(0)
+
+    return _STYLE_BLOCK.sub(keep_first, page_html)
+
+
 def _with_toc(page_html: str) -> str:
     """Fill the table-of-contents placeholder from the page's h2/h3 headings."""
     items = []
@@ -250,7 +271,7 @@ def export_html(notebook: nbformat.NotebookNode, *, audience: str, title: str, s
     }
     with _EXPORT_LOCK:
         body, _ = _exporter(audience).from_notebook_node(nb, resources=resources)
-    return _with_toc(body)
+    return dedupe_styles(_with_toc(body))
 
 
 def page(title: str, body_html: str, *, study: str, data_cutoff: str | None, run_time: str,

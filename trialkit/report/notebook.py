@@ -524,7 +524,35 @@ def table_html(frame: pl.DataFrame, *, title: str = "", subtitle: str = "", tabl
         table = table.sub_missing(missing_text=MISSING)
     if shown.height == 0:
         table = table.tab_source_note(f"{EMPTY_SELECTION}." if _STATE.empty_selection else "No rows.")
-    return f'<div class="trialkit-table">{table.as_raw_html()}</div>'
+    return f'<div class="trialkit-table">{shared_table_css(table.as_raw_html())}</div>'
+
+
+_GT_ROOT = re.compile(r'<div id="([^"]+)" style=')
+_GT_STYLE = re.compile(r"<style>(.*?)</style>", re.S)
+
+
+def shared_table_css(markup: str) -> str:
+    """A great_tables table whose ~8 KB stylesheet can be shared by every table styled alike.
+
+    great_tables scopes its stylesheet to the table's id, so ten tables carry ten copies.
+    Here it is scoped to a class named after the stylesheet's own hash instead (tables
+    styled alike get the same class), and minified; the page export then keeps one copy of
+    each (:func:`trialkit.report.html.dedupe_styles`).
+
+    Example:
+        >>> html_ = '<div id="t1" style="x"><style>#t1 table {  color: red;  }</style><table></table></div>'
+        >>> shared_table_css(html_)
+        '<div id="t1" class="tkgt-44c8611e" style="x"><style>.tkgt-44c8611e table { color: red; }</style><table></table></div>'
+    """
+    root, style = _GT_ROOT.search(markup), _GT_STYLE.search(markup)
+    if not root or not style:
+        return markup
+    table_id = root.group(1)
+    css = re.sub(r"\s+", " ", style.group(1)).strip().replace(f"#{table_id}", "#__TABLE__")
+    scope = "tkgt-" + hashlib.sha1(css.encode()).hexdigest()[:8]
+    css = css.replace("#__TABLE__", f".{scope}")
+    markup = markup.replace(style.group(0), f"<style>{css}</style>", 1)
+    return markup.replace(root.group(0), f'<div id="{table_id}" class="{scope}" style=', 1)
 
 
 def show_table(frame: pl.DataFrame, name: str, *, title: str = "", subtitle: str = "",
@@ -567,7 +595,8 @@ Array.prototype.forEach.call(table.tHead.rows[0].cells,function(th,i){th.tabInde
 function sort(){var dir=th.getAttribute("aria-sort")==="ascending"?-1:1;
 Array.prototype.forEach.call(table.tHead.rows[0].cells,function(o){o.removeAttribute("aria-sort");});
 th.setAttribute("aria-sort",dir>0?"ascending":"descending");
-rows.sort(function(a,b){var x=a.cells[i].getAttribute("data-v"),y=b.cells[i].getAttribute("data-v");
+function key(c){return c.hasAttribute("data-v")?c.getAttribute("data-v"):c.textContent;}
+rows.sort(function(a,b){var x=key(a.cells[i]),y=key(b.cells[i]);
 var nx=parseFloat(x),ny=parseFloat(y);if(x!==""&&y!==""&&!isNaN(nx)&&!isNaN(ny)&&isFinite(x)&&isFinite(y)){return dir*(nx-ny);}
 if(x===""){return 1;}if(y===""){return -1;}return dir*x.localeCompare(y);});
 rows.forEach(function(r){body.appendChild(r);});}
@@ -584,8 +613,8 @@ def listing_html(frame: pl.DataFrame, *, title: str = "", subtitle: str = "", li
     plain table. At most ``max_rows`` rows are put in the page, with a note.
 
     Example:
-        >>> text = listing_html(pl.DataFrame({"Subject": ["<i>1</i>"], "Day": [3]}), title="Listing")
-        >>> "&lt;i&gt;1&lt;/i&gt;" in text and 'data-v="3"' in text
+        >>> text = listing_html(pl.DataFrame({"Subject": ["<i>1</i>"], "Day": [3], "N": [14116]}), title="Listing")
+        >>> "&lt;i&gt;1&lt;/i&gt;" in text and "<td>3</td>" in text and '<td data-v="14116">14,116</td>' in text
         True
     """
     shown = _flatten(frame.head(max_rows))
@@ -599,7 +628,9 @@ def listing_html(frame: pl.DataFrame, *, title: str = "", subtitle: str = "", li
         for column, value in zip(shown.columns, row):
             raw = "" if value is None else str(value)
             text = MISSING if value is None else (f"{value:,}" if column in integers else raw)
-            cells.append(f'<td data-v="{html.escape(raw, quote=True)}">{html.escape(text)}</td>')
+            # the sort key only where the shown text differs from the value (14,116; a dash)
+            key = f' data-v="{html.escape(raw, quote=True)}"' if text != raw else ""
+            cells.append(f"<td{key}>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     caption = ""
     if title or subtitle or note:
@@ -742,4 +773,4 @@ def show_findings(findings: Iterable[Any], name: str = "findings", *, title: str
                                     locations=loc.body(rows=rows))
             table = table.tab_style(style=style.text(weight="bold"),
                                     locations=loc.body(columns="Level", rows=rows))
-    _display_html(f'<div class="trialkit-table trialkit-findings">{table.as_raw_html()}</div>')
+    _display_html(f'<div class="trialkit-table trialkit-findings">{shared_table_css(table.as_raw_html())}</div>')

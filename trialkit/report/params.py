@@ -93,6 +93,8 @@ from typing import Any
 import nbformat
 import yaml
 
+from trialkit.derive.swimmer import SORT_ORDERS as SWIMMER_SORT_ORDERS
+from trialkit.derive.swimmer import TIME_UNITS as SWIMMER_TIME_UNITS
 from trialkit.errors import ParamsError, ProtocolError, clip, describe_os_error, quote
 
 RESERVED_KEYS = ("output_dir",)
@@ -132,6 +134,7 @@ STANDARD_TYPES: dict[str, tuple[type, ...]] = {
 CHOICES: dict[str, tuple[str, ...]] = {
     "audience": ("investigator", "analyst"),
     "best_change_window": ("until_pd", "all_post_baseline"),
+    "sort_order": SWIMMER_SORT_ORDERS, "time_unit": tuple(SWIMMER_TIME_UNITS),  # the swimmer's lanes and time axis
 }
 
 
