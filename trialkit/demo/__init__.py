@@ -39,21 +39,26 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import polars as pl
 
 from trialkit import __version__
 from trialkit.cache import cache_dir
 from trialkit.errors import ParamsError
 from trialkit.protocol import Protocol, load_protocol
+from trialkit.demo.dates import ClinicCalendar, compute_iso_date
+from trialkit.demo.events import build_screen_failure_therapies
 from trialkit.demo.screening import MIN_CUTOFF_DAYS, generate_screening
 from trialkit.demo.treatment import generate_on_study
 from trialkit.demo.writing import FORMATS, TRUTH_FILE, write_datasets
+from trialkit.derive.days import compute_study_day
 
 DEFAULT_SEED = 20250822
 DEFAULT_SUBJECTS = 120
 DEFAULT_CUTOFF = "2026-10-31"
 MAX_SUBJECTS = 1_000_000
 PROGRESS_FROM = 10_000              # print progress lines from this many subjects on
+EXTRACTION_LAG_DAYS = 12            # the transfer is extracted this many days after the cutoff
 
 __all__ = ["DEFAULT_SEED", "DEFAULT_SUBJECTS", "DEFAULT_CUTOFF", "generate_demo", "write_demo",
            "demo_data_dir", "main_demo"]
@@ -94,6 +99,25 @@ def _check_args(seed: Any, subjects: Any, cutoff: Any, protocol: Protocol) -> tu
 
 
 # ---------------------------------------------------------------- assembling
+def finalize_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """SDTM text of a generated frame: dates (``pl.Date``) as ISO 8601 --DTC text through
+    :func:`compute_iso_date`, categoricals as text. The writer applies the same expressions
+    slice by slice (:func:`trialkit.demo.writing.write_datasets`), so 100,000 subjects never
+    hold every string at once."""
+    return frame.with_columns(finalize_exprs(frame))
+
+
+def finalize_exprs(frame: pl.DataFrame | pl.LazyFrame) -> list[pl.Expr]:
+    schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
+    out = []
+    for name, dtype in schema.items():
+        if dtype == pl.Date:
+            out.append(compute_iso_date(pl.col(name)).alias(name))
+        elif isinstance(dtype, (pl.Categorical, pl.Enum)):
+            out.append(pl.col(name).cast(pl.String))
+    return out
+
+
 def _renumber(frame: pl.DataFrame, seq: str, order: list[str]) -> pl.DataFrame:
     """Sort by subject and ``order`` (stable) and number --SEQ 1.. within each subject."""
     if frame.height == 0:
@@ -105,60 +129,95 @@ def _renumber(frame: pl.DataFrame, seq: str, order: list[str]) -> pl.DataFrame:
     return frame.select(keep[:pos] + [seq] + keep[pos:])
 
 
-def _assemble(screen, on_study) -> dict[str, pl.DataFrame]:
+def _with_study_day(frame: pl.DataFrame, dtc: str, dy: str, reference: pl.DataFrame) -> pl.DataFrame:
+    """Add ``dy``: SDTMIG study day of ``dtc`` (ISO text) from DM.RFSTDTC (randomization);
+    null for screen failures, who have no reference start."""
+    out = frame.join(reference, on="USUBJID", how="left", maintain_order="left")
+    return out.with_columns(
+        compute_study_day(pl.col(dtc).str.to_date(strict=False), pl.col("_RFST")).alias(dy)).drop("_RFST")
+
+
+def _assemble(screen, on_study, rng) -> dict[str, pl.DataFrame]:
+    """One dataset per SDTM domain from the two halves: DM reference dates, DS sequence, LB of
+    screening and treatment, study days of the screening findings, PR, CM and SV of both."""
     ds_scr = screen.datasets
     dm = ds_scr["dm"]
     upd = on_study.dm_updates
-    for col in ("RFXSTDTC", "RFXENDTC", "RFENDTC", "DTHDTC", "DTHFL"):
-        if upd.height == 0 or col not in upd.columns:
-            dm = dm.with_columns(pl.lit(None, dtype=pl.String).alias(col)) if col not in dm.columns else dm
+    cols = ("RFXSTDTC", "RFXENDTC", "RFENDTC", "DTHDTC", "DTHFL")
     if upd.height:
-        cols = [c for c in ("RFXSTDTC", "RFXENDTC", "RFENDTC", "DTHDTC", "DTHFL") if c in upd.columns]
-        dm = dm.drop([c for c in cols if c in dm.columns]).join(
-            upd.select("USUBJID", *[pl.col(c).cast(pl.String) for c in cols]), on="USUBJID", how="left")
+        dm = dm.join(upd.select("USUBJID", *[pl.col(c).cast(pl.String) for c in cols]), on="USUBJID", how="left")
+    else:
+        dm = dm.with_columns([pl.lit(None, dtype=pl.String).alias(c) for c in cols])
     dm = dm.with_columns(
-        pl.col("RFXSTDTC").alias("RFSTDTC"),   # reference start = first study treatment
+        pl.col("RANDDTC").alias("RFSTDTC"),    # reference start = randomization (oncology convention)
         pl.coalesce("RFPENDTC", "RFENDTC").alias("RFPENDTC"),
     ).select(list(DM_COLUMNS)).sort("USUBJID")
+    reference = dm.select("USUBJID", pl.col("RFSTDTC").str.to_date().alias("_RFST"))
 
     ds = ds_scr["ds"]
     disp = on_study.disposition
     if disp.height:
-        disp = disp.with_columns(pl.lit(3).alias("ORD"))
-        if "DSDTC" not in disp.columns:
-            disp = disp.with_columns(pl.col("DSSTDTC").alias("DSDTC"))
-        ds = pl.concat([ds, disp.drop([c for c in ("DSSEQ",) if c in disp.columns])], how="diagonal_relaxed")
+        disp = disp.with_columns(pl.lit(3).alias("ORD"), pl.col("DSSTDTC").alias("DSDTC"))
+        ds = pl.concat([ds, disp.drop("DSSEQ")], how="diagonal_relaxed")
     # Screening milestones first (consent, randomization, screening outcome), then on-study
     # events by date; a partial date sorts at the end of its period (admiral's end-date rule).
     ds = ds.with_columns(pl.when(pl.col("DSSTDTC").str.len_chars() == 7).then(pl.col("DSSTDTC") + "-99")
                          .when(pl.col("DSSTDTC").str.len_chars() == 4).then(pl.col("DSSTDTC") + "-99-99")
                          .otherwise(pl.col("DSSTDTC")).alias("_SORTDT"))
     ds = _renumber(ds, "DSSEQ", ["ORD", "_SORTDT"]).drop("ORD", "_SORTDT")
+    ds = _with_study_day(ds, "DSSTDTC", "DSSTDY", reference)
 
     out = {"dm": dm, "ds": ds}
-    for name in ("ie", "lb", "vs", "qs", "fa"):
-        out[name] = ds_scr[name].sort("USUBJID", maintain_order=True)
+    for name, dtc in (("ie", "IEDTC"), ("vs", "VSDTC"), ("qs", "QSDTC"), ("fa", "FADTC")):
+        out[name] = _with_study_day(ds_scr[name].sort("USUBJID", maintain_order=True), dtc, f"{name.upper()}DY", reference)
     others = dict(on_study.datasets)
-    pr_parts = [p for p in (ds_scr["pr"], others.pop("pr", None)) if p is not None and p.height]
-    if pr_parts:
-        pr = pl.concat(pr_parts, how="diagonal_relaxed")
-        out["pr"] = _renumber(pr.drop("PRSEQ") if "PRSEQ" in pr.columns else pr, "PRSEQ", ["PRSTDTC"])
-    else:
-        out["pr"] = _renumber(ds_scr["pr"].with_columns(pl.lit(None, dtype=pl.Int64).alias("PRSEQ")), "PRSEQ", ["PRSTDTC"])
+    lb = pl.concat([_with_study_day(ds_scr["lb"], "LBDTC", "LBDY", reference), finalize_frame(others.pop("lb"))],
+                   how="diagonal_relaxed")
+    out["lb"] = _renumber(lb, "LBSEQ", ["LBDTC"])
+    pr = pl.concat([ds_scr["pr"], finalize_frame(others.pop("pr"))], how="diagonal_relaxed")
+    out["pr"] = _renumber(pr.drop("PRSEQ") if "PRSEQ" in pr.columns else pr, "PRSEQ", ["PRSTDTC"])
+    sv = pl.concat([_with_study_day(ds_scr["sv"], "SVSTDTC", "SVSTDY", reference), finalize_frame(others.pop("sv"))],
+                   how="diagonal_relaxed")
+    out["sv"] = sv.sort("USUBJID", "SVSTDTC", "VISITNUM", maintain_order=True)
+    cm = pl.concat([finalize_frame(others.pop("cm")),
+                    build_screen_failure_therapies(ds_scr["dm"], ds_scr["ie"], rng)], how="diagonal_relaxed")
+    out["cm"] = _renumber(cm.drop("CMSEQ"), "CMSEQ", ["CMSTDTC"])
     for name, frame in others.items():
         out[name.lower()] = frame
     return out
 
 
+def _records_after(datasets: dict[str, pl.DataFrame], cutoff: datetime.date) -> dict[str, int]:
+    """Per dataset, the records whose own date (--DTC, else --STDTC) is after the cutoff."""
+    counts = {}
+    for name, frame in datasets.items():
+        dom = name.upper()
+        col = next((c for c in (f"{dom}DTC", f"{dom}STDTC", "DTHDTC") if c in frame.columns), None)
+        if col is None:
+            continue
+        if frame.schema[col] == pl.Date:
+            n = frame.filter(pl.col(col) > cutoff).height
+        else:
+            n = frame.filter(pl.col(col).str.slice(0, 10) > cutoff.isoformat()).height
+        counts[name] = int(n)
+    return counts
+
+
 def _generate(seed: int, subjects: int, cutoff: datetime.date, protocol: Protocol,
               progress: Callable[[str], None]) -> tuple[dict[str, pl.DataFrame], dict]:
     t0 = time.perf_counter()
-    screen = generate_screening(n_randomized=subjects, seed=seed, cutoff=cutoff, protocol=protocol)
+    start = protocol.study["start_date"]
+    start = datetime.date.fromisoformat(start) if isinstance(start, str) else start
+    extraction = cutoff + datetime.timedelta(days=EXTRACTION_LAG_DAYS)
+    calendar = ClinicCalendar(str(protocol.raw["visits"]["calendar_country"]),
+                              start - datetime.timedelta(days=400), extraction + datetime.timedelta(days=400))
+    screen = generate_screening(n_randomized=subjects, seed=seed, cutoff=cutoff, protocol=protocol, calendar=calendar)
     progress(f"screening: {screen.truth['n_screened']:,} screened, {subjects:,} randomized "
              f"({time.perf_counter() - t0:.1f} s)")
-    on_study = generate_on_study(screen.randomized, seed=seed, cutoff=cutoff, protocol=protocol)
-    progress(f"on study: treatments and tumour assessments ({time.perf_counter() - t0:.1f} s)")
-    datasets = _assemble(screen, on_study)
+    on_study = generate_on_study(screen.randomized, screen.layout, seed=seed, cutoff=cutoff, extraction=extraction,
+                                 protocol=protocol, calendar=calendar, screening_truth=screen.truth)
+    progress(f"on study: treatments, adverse events and tumour assessments ({time.perf_counter() - t0:.1f} s)")
+    datasets = _assemble(screen, on_study, np.random.default_rng([seed, 9]))
     # One truth file: the on-study facts at the top level (their keys), the screening facts
     # under "screening", and every partial date of both halves in one list.
     truth = {
@@ -167,9 +226,14 @@ def _generate(seed: int, subjects: int, cutoff: datetime.date, protocol: Protoco
         "seed": seed,
         "subjects": subjects,
         "cutoff": cutoff.isoformat(),
+        "extraction_date": extraction.isoformat(),
+        "records_after_cutoff": _records_after(datasets, cutoff),
         "studyid": screen.truth["studyid"],
         "protocol": protocol.study_id,
         "screening": screen.truth,
+        "reference_dates": {"RFSTDTC": "randomization date (DS RANDOMIZED)",
+                            "RFXSTDTC": "first study treatment (EX or PR)", "RFXENDTC": "last study treatment",
+                            "--DY": "SDTMIG study day from RFSTDTC, no day 0"},
     }
     truth["partial_dates"] = sorted(
         list(on_study.truth.get("partial_dates", [])) + list(screen.truth["partial_dates"]),
@@ -185,7 +249,8 @@ def generate_demo(*, seed: int = DEFAULT_SEED, subjects: int = DEFAULT_SUBJECTS,
     Args:
         seed: random seed; the same seed gives the same data.
         subjects: number randomized (screened ≈ subjects × 200/120).
-        cutoff: data cutoff (ISO date); nothing after it is recorded.
+        cutoff: data cutoff (ISO date); the transfer is extracted EXTRACTION_LAG_DAYS later,
+            so a few records are dated after it (as in a real transfer).
 
     Returns:
         ``(datasets, truth)``: lower-case SDTM name -> frame, and the planted facts.
@@ -201,7 +266,8 @@ def generate_demo(*, seed: int = DEFAULT_SEED, subjects: int = DEFAULT_SUBJECTS,
     """
     protocol = load_protocol()
     seed, subjects, cutoff_date = _check_args(seed, subjects, cutoff, protocol)
-    return _generate(seed, subjects, cutoff_date, protocol, progress=lambda msg: None)
+    datasets, truth = _generate(seed, subjects, cutoff_date, protocol, progress=lambda msg: None)
+    return {name: finalize_frame(frame) for name, frame in datasets.items()}, truth
 
 
 def write_demo(out: str | Path, *, seed: int = DEFAULT_SEED, subjects: int = DEFAULT_SUBJECTS,

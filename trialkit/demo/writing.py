@@ -34,14 +34,24 @@ XPT_MAX_CHARS = 200
 _XPT_STAMP = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")
 
 
+def _final(frame: pl.DataFrame) -> pl.LazyFrame:
+    """The frame as SDTM text, lazily: dates to ISO 8601, categoricals to text. Sinking it
+    converts slice by slice, so the text of 10 million rows is never all in memory."""
+    from trialkit.demo import finalize_exprs
+
+    lazy = frame.lazy()
+    return lazy.with_columns(finalize_exprs(frame))
+
+
 def write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    """Parquet with a fixed codec and level; polars writes no timestamp, so bytes repeat."""
-    frame.write_parquet(path, compression="zstd", compression_level=3, statistics=True)
+    """Parquet with a fixed codec and level; polars writes no timestamp, so bytes repeat
+    (the streaming sink's row groups do not depend on the number of threads)."""
+    _final(frame).sink_parquet(path, compression="zstd", compression_level=3, statistics=True)
 
 
 def write_csv(frame: pl.DataFrame, path: Path) -> None:
     """UTF-8 CSV with a header row; null is an empty field."""
-    frame.write_csv(path)
+    _final(frame).sink_csv(path)
 
 
 def write_xpt(frame: pl.DataFrame, path: Path, *, name: str, stamp: datetime.date) -> None:
@@ -52,6 +62,7 @@ def write_xpt(frame: pl.DataFrame, path: Path, *, name: str, stamp: datetime.dat
     if too_long:
         raise ParamsError(f"trialkit: dataset '{name}' has column names longer than 8 characters, "
                           f"which XPT v5 cannot hold: {', '.join(too_long)}")
+    frame = _final(frame).collect()
     frame = frame.with_columns(pl.col(pl.String).str.slice(0, XPT_MAX_CHARS))
     # pyreadstat takes pandas; integers with nulls become floats (XPT numbers are doubles).
     pdf = frame.with_columns(pl.col(pl.Boolean).cast(pl.Int8)).to_pandas()
