@@ -176,7 +176,8 @@ def _assemble(screen, on_study, rng) -> dict[str, pl.DataFrame]:
     out["lb"] = _renumber(lb, "LBSEQ", ["LBDTC"])
     pr = pl.concat([ds_scr["pr"], finalize_frame(others.pop("pr"))], how="diagonal_relaxed")
     out["pr"] = _renumber(pr.drop("PRSEQ") if "PRSEQ" in pr.columns else pr, "PRSEQ", ["PRSTDTC"])
-    sv = pl.concat([_with_study_day(ds_scr["sv"], "SVSTDTC", "SVSTDY", reference), finalize_frame(others.pop("sv"))],
+    sv_scr = _with_study_day(_with_study_day(ds_scr["sv"], "SVSTDTC", "SVSTDY", reference), "SVENDTC", "SVENDY", reference)
+    sv = pl.concat([sv_scr, finalize_frame(others.pop("sv"))],
                    how="diagonal_relaxed")
     out["sv"] = sv.sort("USUBJID", "SVSTDTC", "VISITNUM", maintain_order=True)
     cm = pl.concat([finalize_frame(others.pop("cm")),

@@ -52,11 +52,11 @@ CRITERIA = ("MRECIST", "RECIST11")          # keys of protocol.response["criteri
 
 # --- simulation assumptions (not protocol rules) --------------------------------------------
 # latent responder probability by arm index (A, B, C, D); exact counts per arm.
-P_RESPONDER = np.array([0.68, 0.585, 0.485, 0.37])
+P_RESPONDER = np.array([0.78, 0.70, 0.62, 0.40])
 P_CR_GIVEN_RESPONDER = np.array([0.35, 0.3, 0.25, 0.2])
-DEPTH_RESPONDER = ((0.02, 0.45), (0.05, 0.5), (0.08, 0.55), (0.12, 0.55))   # viable fraction left
-LAG_DAYS = ((10, 40), (10, 40), (15, 50), (0, 7))        # response starts after the treatment
-TAU_DAYS = ((30, 75), (30, 80), (35, 95), (8, 20))       # then falls with this time constant
+DEPTH_RESPONDER = ((0.02, 0.45), (0.05, 0.5), (0.08, 0.55), (0.2, 0.6))   # viable fraction left
+LAG_DAYS = ((5, 30), (5, 30), (5, 30), (0, 5))        # response starts after the treatment
+TAU_DAYS = ((20, 55), (20, 60), (25, 65), (8, 20))       # then falls with this time constant
 SYSTEMIC_DEPTH = np.array([0.85, 0.9, 1.0, 1.0])         # untreated lobe under systemic therapy
 # latent median time to progression by arm (responders; non-responders 0.7 x)
 MEDIAN_PROGRESSION_DAYS = np.array([560.0, 430.0, 300.0, 240.0])
@@ -387,21 +387,23 @@ def simulate_disease(d: DiseaseInput, *, protocol, rng, calendar) -> Disease:
 
 def _adjudicate(assessments: pl.DataFrame, rng, n: int, *, sd_min_days: int) -> pl.DataFrame:
     """ACPT: the accepted reader's rows. The investigator's are never accepted (ACPTFL is a
-    BICR flag); per subject and criteria the two radiologists' best response and first PD
-    date are compared, and where they differ the adjudicator accepts radiologist 2 with
+    BICR flag); per subject and criteria the two radiologists' best response and the dates
+    of first response and first PD are compared, and where they differ the adjudicator accepts radiologist 2 with
     probability ``P_ADJUDICATOR_PICKS_2``; otherwise radiologist 1 (by convention)."""
     bicr = assessments.filter(pl.col("READER") != 1)
     best = summarize_best_response(bicr, by_reader=True, sd_min_days=sd_min_days)
-    first_pd = (bicr.filter(pl.col("OVRLRESP") == "PD").group_by("SUBJ", "READER", "CRIT")
-                .agg(pl.col("T").min().alias("PD_T")))
-    per = (best.join(first_pd, on=["SUBJ", "READER", "CRIT"], how="full", coalesce=True)
-           .with_columns(pl.col("BOR").fill_null("MISSING"), pl.col("PD_T").fill_null(-1)))
-    wide = (per.filter(pl.col("READER") == 0).select("SUBJ", "CRIT", B1="BOR", P1="PD_T")
-            .join(per.filter(pl.col("READER") == 2).select("SUBJ", "CRIT", B2="BOR", P2="PD_T"),
+    first = (bicr.group_by("SUBJ", "READER", "CRIT")
+             .agg(pl.col("T").filter(pl.col("OVRLRESP") == "PD").min().alias("PD_T"),
+                  pl.col("T").filter(pl.col("OVRLRESP").is_in(["CR", "PR"])).min().alias("RSP_T")))
+    per = (best.join(first, on=["SUBJ", "READER", "CRIT"], how="full", coalesce=True)
+           .with_columns(pl.col("BOR").fill_null("MISSING"), pl.col("PD_T").fill_null(-1), pl.col("RSP_T").fill_null(-1)))
+    wide = (per.filter(pl.col("READER") == 0).select("SUBJ", "CRIT", B1="BOR", P1="PD_T", R1="RSP_T")
+            .join(per.filter(pl.col("READER") == 2).select("SUBJ", "CRIT", B2="BOR", P2="PD_T", R2="RSP_T"),
                   on=["SUBJ", "CRIT"], how="full", coalesce=True))
     pick2 = pl.Series(rng.random((n, 2)) < P_ADJUDICATOR_PICKS_2)       # per subject x criteria
     wide = wide.with_columns(
-        ((pl.col("B1") != pl.col("B2")) | (pl.col("P1") != pl.col("P2"))).fill_null(True).alias("DISAGREE"),
+        ((pl.col("B1") != pl.col("B2")) | (pl.col("P1") != pl.col("P2")) | (pl.col("R1") != pl.col("R2")))
+        .fill_null(True).alias("DISAGREE"),
         pl.lit(pick2.to_numpy()[:, 0]).gather(pl.col("SUBJ")).alias("_P0"),
         pl.lit(pick2.to_numpy()[:, 1]).gather(pl.col("SUBJ")).alias("_P1"),
     ).with_columns(
