@@ -168,13 +168,15 @@ def test_viable_diameter_never_exceeds_the_whole_lesion(large_study):
 
 
 def test_truth_best_response_and_orr_agree_with_rs(demo_dir, default_study):
-    """``demo_truth.json``'s unconfirmed BICR mRECIST BOR and ORR, which derivation tests may
-    use as expectations, are re-derived here from RS (DESIGN section 6: on or after
+    """``demo_truth.json``'s unconfirmed BICR mRECIST BOR and ORR as of the cutoff, which
+    derivation tests may use as expectations, are re-derived here from RS (DESIGN section 6: on or after
     randomization up to the first PD; CR > PR > SD (>= 42 days) > PD > NE; MISSING without a
     post-baseline time point; all randomized in the ORR denominator)."""
     truth = json.loads((demo_dir / "demo_truth.json").read_text())
     rand = _randomized(default_study)
-    ovr = (default_study["rs"].filter((pl.col("RSTESTCD") == "OVRLRESP") & (pl.col("RSCAT") == "MRECIST") & BICR)
+    # as of the cutoff: the transfer also holds scans made between the cutoff and its extraction
+    ovr = (default_study["rs"].filter((pl.col("RSTESTCD") == "OVRLRESP") & (pl.col("RSCAT") == "MRECIST") & BICR
+                                      & (pl.col("RSDTC") <= truth["cutoff"]))
            .join(rand, on="USUBJID")
            .with_columns(DAYS=(pl.col("RSDTC").str.to_date() - pl.col("RANDDT")).dt.total_days())
            .filter(pl.col("DAYS") >= 0).sort("USUBJID", "DAYS")
