@@ -99,12 +99,13 @@ def _check_args(seed: Any, subjects: Any, cutoff: Any, protocol: Protocol) -> tu
 
 
 # ---------------------------------------------------------------- assembling
-def finalize_frame(frame: pl.DataFrame) -> pl.DataFrame:
+def finalize_frame(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """SDTM text of a generated frame: dates (``pl.Date``) as ISO 8601 --DTC text through
-    :func:`compute_iso_date`, categoricals as text. The writer applies the same expressions
-    slice by slice (:func:`trialkit.demo.writing.write_datasets`), so 100,000 subjects never
-    hold every string at once."""
-    return frame.with_columns(finalize_exprs(frame))
+    :func:`compute_iso_date`, categoricals as text; a lazy frame is collected. The writer
+    applies the same expressions slice by slice (:func:`trialkit.demo.writing.write_datasets`),
+    so 100,000 subjects never hold every string at once."""
+    out = frame.with_columns(finalize_exprs(frame))
+    return out.collect() if isinstance(out, pl.LazyFrame) else out
 
 
 def finalize_exprs(frame: pl.DataFrame | pl.LazyFrame) -> list[pl.Expr]:
@@ -168,16 +169,19 @@ def _assemble(screen, on_study, rng) -> dict[str, pl.DataFrame]:
     ds = _with_study_day(ds, "DSSTDTC", "DSSTDY", reference)
 
     out = {"dm": dm, "ds": ds}
-    for name, dtc in (("ie", "IEDTC"), ("vs", "VSDTC"), ("qs", "QSDTC"), ("fa", "FADTC")):
-        out[name] = _with_study_day(ds_scr[name].sort("USUBJID", maintain_order=True), dtc, f"{name.upper()}DY", reference)
+    for name in ("ie", "vs", "qs", "fa"):                 # --DY from the screening half (RANDDT)
+        out[name] = ds_scr[name]
     others = dict(on_study.datasets)
-    lb = pl.concat([_with_study_day(ds_scr["lb"], "LBDTC", "LBDY", reference), finalize_frame(others.pop("lb"))],
-                   how="diagonal_relaxed")
-    out["lb"] = _renumber(lb, "LBSEQ", ["LBDTC"])
+    # LB: the screening rows (LBSEQ 1..n per subject), then the treatment rows (lazy; their
+    # LBSEQ continues after the screening ones: every screened subject has the same n tests)
+    lb_scr = ds_scr["lb"]
+    n_scr = int(lb_scr.group_by("USUBJID").len()["len"].max() or 0)
+    lb_tx = others.pop("lb")
+    lb_tx = lb_tx.with_columns(finalize_exprs(lb_tx)).with_columns(pl.col("LBSEQ") + n_scr)
+    out["lb"] = pl.concat([lb_scr.lazy(), lb_tx], how="diagonal_relaxed")
     pr = pl.concat([ds_scr["pr"], finalize_frame(others.pop("pr"))], how="diagonal_relaxed")
     out["pr"] = _renumber(pr.drop("PRSEQ") if "PRSEQ" in pr.columns else pr, "PRSEQ", ["PRSTDTC"])
-    sv_scr = _with_study_day(_with_study_day(ds_scr["sv"], "SVSTDTC", "SVSTDY", reference), "SVENDTC", "SVENDY", reference)
-    sv = pl.concat([sv_scr, finalize_frame(others.pop("sv"))],
+    sv = pl.concat([ds_scr["sv"], finalize_frame(others.pop("sv"))],
                    how="diagonal_relaxed")
     out["sv"] = sv.sort("USUBJID", "SVSTDTC", "VISITNUM", maintain_order=True)
     cm = pl.concat([finalize_frame(others.pop("cm")),
@@ -188,19 +192,17 @@ def _assemble(screen, on_study, rng) -> dict[str, pl.DataFrame]:
     return out
 
 
-def _records_after(datasets: dict[str, pl.DataFrame], cutoff: datetime.date) -> dict[str, int]:
+def _records_after(datasets: dict[str, pl.DataFrame | pl.LazyFrame], cutoff: datetime.date) -> dict[str, int]:
     """Per dataset, the records whose own date (--DTC, else --STDTC) is after the cutoff."""
     counts = {}
     for name, frame in datasets.items():
         dom = name.upper()
-        col = next((c for c in (f"{dom}DTC", f"{dom}STDTC", "DTHDTC") if c in frame.columns), None)
+        schema = frame.collect_schema()
+        col = next((c for c in (f"{dom}DTC", f"{dom}STDTC", "DTHDTC") if c in schema), None)
         if col is None:
             continue
-        if frame.schema[col] == pl.Date:
-            n = frame.filter(pl.col(col) > cutoff).height
-        else:
-            n = frame.filter(pl.col(col).str.slice(0, 10) > cutoff.isoformat()).height
-        counts[name] = int(n)
+        late = pl.col(col) > cutoff if schema[col] == pl.Date else pl.col(col).str.slice(0, 10) > cutoff.isoformat()
+        counts[name] = int(frame.lazy().filter(late).select(pl.len()).collect().item())
     return counts
 
 

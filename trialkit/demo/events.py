@@ -236,8 +236,9 @@ def _lab_visits(ctx: Context) -> pl.DataFrame:
     return out.filter(~pl.col("SUBJ").is_in(list(on_cam)) | (pl.col("VISITNUM") < 300))
 
 
-def build_labs(ctx: Context, rng, ae: pl.DataFrame) -> pl.DataFrame:
-    """LB on treatment (the screening LB rows are added by the orchestrator)."""
+def build_labs(ctx: Context, rng, ae: pl.DataFrame) -> pl.LazyFrame:
+    """LB on treatment, a lazy frame (the screening LB rows are added by the orchestrator,
+    whose count per subject shifts LBSEQ)."""
     visits = _lab_visits(ctx).sort("SUBJ", "REL")
     frame = ctx.cohort.frame
     m = visits.height
@@ -276,30 +277,51 @@ def build_labs(ctx: Context, rng, ae: pl.DataFrame) -> pl.DataFrame:
         s[idx[liver]] = alt[liver] * rng.uniform(0.7, 1.1, int(liver.sum()))
         p[idx[~liver]] = plat[~liver]
         lab = lab.with_columns(pl.Series("ALT", a), pl.Series("AST", s), pl.Series("PLAT", p))
-    lab = lab.with_columns(pl.Series("VISITNUM", visits["VISITNUM"]), pl.Series("VISIT", visits["VISIT"]))
-    parts = []
-    for order, code in enumerate(LAB_COURSE):
-        test, cat, unit, dec = LAB_META[code]
-        val = pl.col(code).round(dec)
-        text = val.cast(pl.Int64).cast(pl.String) if dec == 0 else val.cast(pl.String)
-        parts.append(lab.select(
-            "SUBJ", "REL", pl.lit(order, dtype=pl.Int8).alias("_ORD"), pl.lit(code).alias("LBTESTCD"),
-            pl.lit(test).alias("LBTEST"), pl.lit(cat).alias("LBCAT"), text.alias("LBORRES"), pl.lit(unit).alias("LBORRESU"),
-            pl.col(f"{code}_LLN").cast(pl.String).str.replace(r"\.0$", "").alias("LBORNRLO"),
-            pl.col(f"{code}_ULN").cast(pl.String).str.replace(r"\.0$", "").alias("LBORNRHI"),
-            text.alias("LBSTRESC"), val.alias("LBSTRESN"), pl.lit(unit).alias("LBSTRESU"),
-            pl.col(f"{code}_LLN").alias("LBSTNRLO"), pl.col(f"{code}_ULN").alias("LBSTNRHI"),
-            pl.when(val < pl.col(f"{code}_LLN")).then(pl.lit("LOW")).when(val > pl.col(f"{code}_ULN"))
-            .then(pl.lit("HIGH")).otherwise(pl.lit("NORMAL")).alias("LBNRIND"),
-            "VISITNUM", "VISIT"))
-    long = pl.concat(parts).sort("SUBJ", "REL", "_ORD")
-    d = _date(pl.col("REL"), ctx)
-    return long.select(
-        _ids(ctx)[0], pl.lit("LB").alias("DOMAIN"), _ids(ctx)[1], pl.lit(None, dtype=pl.Int64).alias("LBSEQ"),
-        "LBTESTCD", "LBTEST", "LBCAT", "LBORRES", "LBORRESU", "LBORNRLO", "LBORNRHI", "LBSTRESC", "LBSTRESN",
-        "LBSTRESU", "LBSTNRLO", "LBSTNRHI", "LBNRIND", pl.lit(None, dtype=pl.String).alias("LBBLFL"),
-        "VISITNUM", "VISIT", pl.lit("TREATMENT").alias("EPOCH"), d.alias("LBDTC"),
-        compute_study_day(d, _randdt(ctx)).alias("LBDY"))
+    # long, in order of subject, visit and test, lazily (the writer streams it): each visit
+    # row becomes its tests by ``explode``; the text is made a slice at a time
+    k = len(LAB_COURSE)
+    visit = visits["VISIT"].cast(pl.Enum(visits["VISIT"].unique().sort()))
+    usubjid = ctx.subjects["USUBJID"].cast(pl.Enum(ctx.subjects["USUBJID"].unique().sort()))
+    wide = lab.with_columns(
+        *[pl.col(c).round(LAB_META[c][3]) for c in LAB_COURSE],
+        pl.Series("VISITNUM", visits["VISITNUM"]), visit.alias("VISIT"),
+        pl.lit(usubjid).gather(pl.col("SUBJ")).alias("_U"),
+        (pl.int_range(pl.len()).over("SUBJ") * k).cast(pl.Int64).alias("_N"),
+        _date(pl.col("REL"), ctx).alias("_DT"))
+    test = pl.col("TEST")
+
+    def pick(suffix: str) -> pl.Expr:
+        expr = pl.when(test == 0).then(pl.col(f"{LAB_COURSE[0]}{suffix}"))
+        for i, c in enumerate(LAB_COURSE[1:], 1):
+            expr = expr.when(test == i).then(pl.col(f"{c}{suffix}"))
+        return expr
+
+    meta = dict(enumerate(LAB_META[c] for c in LAB_COURSE))
+    enum = lambda j: test.replace_strict({i: m_[j] for i, m_ in meta.items()},  # noqa: E731
+                                         return_dtype=pl.Enum(sorted({m_[j] for m_ in meta.values()})))
+    integer = test.is_in([i for i, m_ in meta.items() if m_[3] == 0])
+    val, uln, lln = pick(""), pick("_ULN"), pick("_LLN")
+    text = pl.when(integer).then(val.cast(pl.Int64).cast(pl.String)).otherwise(val.cast(pl.String))
+    testcd = test.replace_strict(dict(enumerate(LAB_COURSE)), return_dtype=pl.Enum(sorted(LAB_COURSE)))
+    studyid = str(ctx.subjects["STUDYID"][0]) if ctx.subjects.height else ""
+    return (wide.lazy().with_columns(pl.lit(list(range(k)), dtype=pl.List(pl.Int8)).alias("TEST"))
+            .explode("TEST")
+            .select(
+        pl.lit(studyid).alias("STUDYID"), pl.lit("LB").alias("DOMAIN"), pl.col("_U").cast(pl.String).alias("USUBJID"),
+        (pl.col("_N") + test + 1).alias("LBSEQ"), testcd.alias("LBTESTCD"), enum(0).alias("LBTEST"),
+        enum(1).alias("LBCAT"), text.alias("LBORRES"), enum(2).alias("LBORRESU"),
+        lln.cast(pl.String).str.replace(r"\.0$", "").alias("LBORNRLO"),
+        uln.cast(pl.String).str.replace(r"\.0$", "").alias("LBORNRHI"),
+        text.alias("LBSTRESC"), val.alias("LBSTRESN"), enum(2).alias("LBSTRESU"),
+        lln.alias("LBSTNRLO"), uln.alias("LBSTNRHI"),
+        pl.when(val < lln).then(pl.lit("LOW")).when(val > uln).then(pl.lit("HIGH")).otherwise(pl.lit("NORMAL"))
+        .alias("LBNRIND"), pl.lit(None, dtype=pl.String).alias("LBBLFL"),
+        "VISITNUM", "VISIT", pl.lit("TREATMENT").alias("EPOCH"), pl.col("_DT").alias("LBDTC"),
+        compute_study_day(pl.col("_DT"), _randdt_col()).alias("LBDY")))
+
+
+def _randdt_col() -> pl.Expr:
+    return pl.col("_DT") - pl.duration(days=pl.col("REL"))
 
 
 # ---------------------------------------------------------------- CM

@@ -53,6 +53,7 @@ import numpy as np
 import polars as pl
 
 from trialkit.demo.dates import NEVER, ClinicCalendar, compute_iso_date, days_to_dates, to_day
+from trialkit.derive.days import compute_study_day
 
 # Population assumptions of the demo (Chinese HCC, mostly HBV cirrhosis); not protocol rules.
 SCREENED_PER_RANDOMIZED = 200 / 120
@@ -812,7 +813,9 @@ def generate_screening(*, n_randomized: int, seed: int, cutoff: datetime.date, p
     sv = subj.select("STUDYID", pl.lit("SV").alias("DOMAIN"), "USUBJID", pl.lit(SCREENING_VISITNUM).alias("VISITNUM"),
                      pl.lit("SCREENING").alias("VISIT"), pl.lit("SCREENING").alias("EPOCH"),
                      compute_iso_date(pl.col("RFICDT")).alias("SVSTDTC"),
-                     compute_iso_date(pl.max_horizontal("LBDT", "IMGDT")).alias("SVENDTC"))
+                     compute_iso_date(pl.max_horizontal("LBDT", "IMGDT")).alias("SVENDTC"),
+                     compute_study_day(pl.col("RFICDT"), pl.col("RANDDT")).alias("SVSTDY"),
+                     compute_study_day(pl.max_horizontal("LBDT", "IMGDT"), pl.col("RANDDT")).alias("SVENDY"))
     datasets = {"dm": dm, "ds": ds, "ie": ie, "lb": _findings_lb(subj), "vs": _findings_vs(subj), "qs": qs,
                 "fa": _findings_fa(subj), "pr": pr, "sv": sv}
     return Screening(datasets=datasets, randomized=randomized, layout=rand_layout, truth=truth)
@@ -908,10 +911,11 @@ def _build_ie(subj: pl.DataFrame, failed: np.ndarray, codes: list[str], reasons:
                 pl.col("ROW").cum_count().over("ROW").cast(pl.Int64).alias("IESEQ"),
                 pl.when(pl.col("IECAT") == "INCLUSION").then(pl.lit("N")).otherwise(pl.lit("Y")).alias("IEORRES"),
                 pl.lit(SCREENING_VISITNUM).alias("VISITNUM"), pl.lit("SCREENING").alias("VISIT"),
-                pl.lit("SCREENING").alias("EPOCH"), compute_iso_date(pl.col("ENDSCRDT")).alias("IEDTC"))
+                pl.lit("SCREENING").alias("EPOCH"), compute_iso_date(pl.col("ENDSCRDT")).alias("IEDTC"),
+                pl.lit(None, dtype=pl.Int64).alias("IEDY"))          # screen failures: no RFSTDTC
             .with_columns(pl.col("IEORRES").alias("IESTRESC"))
             .select("STUDYID", "DOMAIN", "USUBJID", "IESEQ", "IETESTCD", "IETEST", "IECAT", "IEORRES",
-                    "IESTRESC", "VISITNUM", "VISIT", "EPOCH", "IEDTC"))
+                    "IESTRESC", "VISITNUM", "VISIT", "EPOCH", "IEDTC", "IEDY"))
 
 
 def _build_dm(subj: pl.DataFrame, arms: dict[str, str]) -> pl.DataFrame:
@@ -981,7 +985,8 @@ def _findings_qs(subj: pl.DataFrame) -> pl.DataFrame:
                      pl.col("ECOG101").cast(pl.Int64).cast(pl.String).alias("QSSTRESC"),
                      pl.col("ECOG101").alias("QSSTRESN"), pl.lit("Y").alias("QSBLFL"),
                      pl.lit(SCREENING_VISITNUM).alias("VISITNUM"), pl.lit("SCREENING").alias("VISIT"),
-                     pl.lit("SCREENING").alias("EPOCH"), compute_iso_date(pl.col("LBDT")).alias("QSDTC")
+                     pl.lit("SCREENING").alias("EPOCH"), compute_iso_date(pl.col("LBDT")).alias("QSDTC"),
+                     compute_study_day(pl.col("LBDT"), pl.col("RANDDT")).alias("QSDY")
                      ).with_columns(pl.lit(1, dtype=pl.Int64).alias("QSSEQ"))
     return qs.select("STUDYID", "DOMAIN", "USUBJID", "QSSEQ", *[c for c in qs.columns
                                                                if c not in ("STUDYID", "DOMAIN", "USUBJID", "QSSEQ")])
@@ -1023,12 +1028,13 @@ def _findings_lb(subj: pl.DataFrame) -> pl.DataFrame:
             pl.col(f"{code}_LLN").alias("LBSTNRLO"), pl.col(f"{code}_ULN").alias("LBSTNRHI"),
             pl.when(pl.col(code) < pl.col(f"{code}_LLN")).then(pl.lit("LOW"))
               .when(pl.col(code) > pl.col(f"{code}_ULN")).then(pl.lit("HIGH")).otherwise(pl.lit("NORMAL")).alias("LBNRIND"),
-            compute_iso_date(pl.col("LBDT")).alias("LBDTC"), pl.col("ROW"),
+            compute_iso_date(pl.col("LBDT")).alias("LBDTC"),
+            compute_study_day(pl.col("LBDT"), pl.col("RANDDT")).alias("LBDY"), pl.col("ROW"),
             pl.lit(len(parts)).alias("_ORD")))
     return _stack_findings(parts, "LB", [
         "STUDYID", "DOMAIN", "USUBJID", "--SEQ", "--TESTCD", "--TEST", "--CAT", "--ORRES", "--ORRESU",
         "--ORNRLO", "--ORNRHI", "--STRESC", "--STRESN", "--STRESU", "--STNRLO", "--STNRHI", "--NRIND",
-        "--BLFL", "VISITNUM", "VISIT", "EPOCH", "--DTC"])
+        "--BLFL", "VISITNUM", "VISIT", "EPOCH", "--DTC", "--DY"])
 
 
 def _findings_vs(subj: pl.DataFrame) -> pl.DataFrame:
@@ -1040,10 +1046,11 @@ def _findings_vs(subj: pl.DataFrame) -> pl.DataFrame:
             _num_str(code, dec).alias("VSORRES"), pl.lit(unit).alias("VSORRESU"),
             _num_str(code, dec).alias("VSSTRESC"), pl.col(code).round(dec).alias("VSSTRESN"),
             pl.lit(unit).alias("VSSTRESU"), compute_iso_date(pl.col("LBDT")).alias("VSDTC"),
+            compute_study_day(pl.col("LBDT"), pl.col("RANDDT")).alias("VSDY"),
             pl.col("ROW"), pl.lit(len(parts)).alias("_ORD")))
     return _stack_findings(parts, "VS", [
         "STUDYID", "DOMAIN", "USUBJID", "--SEQ", "--TESTCD", "--TEST", "--ORRES", "--ORRESU", "--STRESC",
-        "--STRESN", "--STRESU", "--BLFL", "VISITNUM", "VISIT", "EPOCH", "--DTC"])
+        "--STRESN", "--STRESU", "--BLFL", "VISITNUM", "VISIT", "EPOCH", "--DTC", "--DY"])
 
 
 def _findings_fa(subj: pl.DataFrame) -> pl.DataFrame:
@@ -1062,7 +1069,8 @@ def _findings_fa(subj: pl.DataFrame) -> pl.DataFrame:
             pl.lit(unit, dtype=pl.String).alias("FAORRESU"), res.alias("FASTRESC"), num.alias("FASTRESN"),
             pl.lit(unit, dtype=pl.String).alias("FASTRESU"),
             compute_iso_date(pl.col("IMGDT" if cat != "CHILD-PUGH" else "LBDT")).alias("FADTC"),
+            compute_study_day(pl.col("IMGDT" if cat != "CHILD-PUGH" else "LBDT"), pl.col("RANDDT")).alias("FADY"),
             pl.col("ROW"), pl.lit(len(parts)).alias("_ORD")))
     return _stack_findings(parts, "FA", [
         "STUDYID", "DOMAIN", "USUBJID", "--SEQ", "--TESTCD", "--TEST", "FAOBJ", "--CAT", "--ORRES",
-        "--ORRESU", "--STRESC", "--STRESN", "--STRESU", "--BLFL", "VISITNUM", "VISIT", "EPOCH", "--DTC"])
+        "--ORRESU", "--STRESC", "--STRESN", "--STRESU", "--BLFL", "VISITNUM", "VISIT", "EPOCH", "--DTC", "--DY"])

@@ -473,6 +473,7 @@ def generate_on_study(randomized: pl.DataFrame, layout: Layout, *, seed: int, cu
     # keep only the scans before death (a death known after the scans were simulated)
     assessments = disease.assessments.filter(
         pl.col("T") < pl.lit(pl.Series(eot["t_death"])).gather(pl.col("SUBJ")))
+    disease.assessments = None                       # 100,000 subjects: free it early
     subjects = _subject_frame(c, layout, disease, rng_tu)
     tumor = build_tumor_domains(assessments, subjects, protocol)
     pr_long, ag = _procedures(c, eot, proc, flag, ctace, protocol, rng_tx)
@@ -677,13 +678,15 @@ def _truth(c: Cohort, eot, plant, flag, proc, cam, apa, ctace, disease, assessme
     delays.sort(key=lambda r: (r["USUBJID"], r["DATE"]))
     h = cam["holds"]
     given = (h["DOSE"] < NEVER // 2) & (h["DOSE"] <= c.horizon[h["SUBJ"]])
-    holds = sorted(({"USUBJID": usubjid[int(s)], "DATE": days_to_dates(np.array([c.rand[s] + d]))[0].isoformat(),
-                     "AESTDTC": days_to_dates(np.array([c.rand[s] + o]))[0].isoformat()}
-                    for s, d, o in zip(h["SUBJ"][given], h["DOSE"][given], h["ONSET"][given])),
-                   key=lambda r: (r["USUBJID"], r["DATE"]))
+    hs = h["SUBJ"][given]
+    holds = (pl.DataFrame({"USUBJID": usubjid.gather(hs),
+                           "DATE": days_to_dates(c.rand[hs] + h["DOSE"][given]).dt.to_string(),
+                           "AESTDTC": days_to_dates(c.rand[hs] + h["ONSET"][given]).dt.to_string()})
+             .sort("USUBJID", "DATE").to_dicts())
 
     # ---- response facts as of the cutoff (what a report at the default cutoff sees) ----
-    asof = assessments.filter(pl.col("T") <= pl.lit(pl.Series(cut)).gather(pl.col("SUBJ")))
+    asof = (assessments.select("SUBJ", "T", "VNUM", "READER", "CRIT", "OVRLRESP", "ACPT", "DISAGREE")
+            .filter(pl.col("T") <= pl.lit(pl.Series(cut)).gather(pl.col("SUBJ"))))
     post = asof.filter(pl.col("VNUM") > 0)
     with_post = np.zeros(c.n, dtype=bool)
     with_post[post["SUBJ"].unique().to_numpy()] = True
@@ -729,8 +732,10 @@ def _truth(c: Cohort, eot, plant, flag, proc, cam, apa, ctace, disease, assessme
         "unscheduled_assessments": [{"USUBJID": u, "DATE": d.isoformat()} for u, d in zip(
             usubjid.gather(uns["SUBJ"]).to_list(),
             days_to_dates(c.rand[uns["SUBJ"].to_numpy()] + uns["T"].to_numpy()).to_list())],
-        "equivocal_new_lesions": [{"USUBJID": usubjid[int(s)], "DATE": days_to_dates(np.array([c.rand[s] + t]))[0].isoformat(),
-                                   "CONFIRMED": bool(cf)} for s, t, cf in eq.iter_rows()],
+        "equivocal_new_lesions": pl.DataFrame({
+            "USUBJID": usubjid.gather(eq["SUBJ"]),
+            "DATE": days_to_dates(c.rand[eq["SUBJ"].to_numpy()] + eq["T"].to_numpy()).dt.to_string(),
+            "CONFIRMED": eq["CONFIRMED"]}).to_dicts(),
         "bor_bicr_mrecist_unconfirmed": dict(zip(usubjid.to_list(), bor_all.tolist())),
         "orr_bicr_mrecist_unconfirmed": orr,
         "bicr_investigator_discordance_mrecist": discord,

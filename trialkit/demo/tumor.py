@@ -77,6 +77,7 @@ RECIST_BIAS_SHARE = 0.2                      # whole-tumour edges are easier to 
 VIABLE_VISIBLE_MM = 5                        # a viable remnant below this is "no enhancement"
 SCAN_OFFSET_SD = 2.5                         # days around the target day of a scheduled scan
 PROG_SUM, PROG_NEW, PROG_NT = 0, 1, 2
+MAX_NT = 10                                  # non-target liver lesions per subject at most
 
 
 @dataclass
@@ -454,16 +455,18 @@ def derive_time_point_responses(assessments: pl.DataFrame, protocol) -> pl.DataF
     """
     r = protocol.response
     pr_pct, pd_pct, pd_abs = float(r["pr_pct"]), float(r["pd_pct"]), float(r["pd_min_abs_mm"])
-    grp = ["SUBJ", "READER", "CRIT"]
     total = (pl.col("V1") + pl.when(pl.col("E2")).then(pl.col("V2")).otherwise(0.0)
              + pl.when(pl.col("E3")).then(pl.col("V3")).otherwise(0.0))
-    out = (assessments.sort(grp + ["T"])
+    # one integer group key and one sort key: multi-column sorts of millions of rows are slow
+    group = (pl.col("SUBJ").cast(pl.Int64) * 8 + pl.col("READER").cast(pl.Int64) * 2 + pl.col("CRIT")).alias("_G")
+    out = (assessments.with_columns(group).with_columns((pl.col("_G") * 2**14 + pl.col("T") + 2**12).alias("_GK"))
+           .sort("_GK").drop("_GK")
            .with_columns(pl.when(pl.col("NE")).then(None).otherwise(total).alias("SUM"))
            .with_columns(
-               pl.col("SUM").first().over(grp).alias("BASE"),
+               pl.col("SUM").first().over("_G").alias("BASE"),
                # nadir: the smallest earlier evaluable sum, baseline included
-               pl.col("SUM").cum_min().forward_fill().shift(1).over(grp).alias("NADIR"))
-           )
+               pl.col("SUM").cum_min().forward_fill().shift(1).over("_G").alias("NADIR"))
+           .drop("_G"))
     cr = ((pl.col("V1") == 0) & (~pl.col("E2") | (pl.col("V2") == 0))
           & (~pl.col("E3") | (pl.col("V3") < 10)))
     rise = pl.col("SUM") - pl.col("NADIR")
@@ -506,21 +509,28 @@ def _visit(protocol) -> pl.Expr:
             .otherwise(pl.format("WEEK {}", k * weeks_per_visit)))
 
 
+def _visit_enum(vnums: list[float], protocol) -> pl.Expr:
+    """VISIT from VNUM as an Enum (SCREENING, WEEK 6k, UNSCHEDULED)."""
+    weeks = int(protocol.response["assessment_interval_days"]) // 7
+    label = {v: "SCREENING" if v == 0 else "UNSCHEDULED" if v != int(v) else f"WEEK {int(v) * weeks}" for v in vnums}
+    return pl.col("VNUM").replace_strict(label, return_dtype=pl.Enum(sorted(set(label.values()))))
+
+
 def _reader_cols(prefix: str, protocol) -> list[pl.Expr]:
+    """--EVAL, --EVALID, --ACPTFL of the reader (Enums: made text when written)."""
     r = pl.col("READER")
+    bicr, inv = protocol.response["assessors"]["BICR"], protocol.response["assessors"]["INVESTIGATOR"]
     return [
-        pl.when(r == 1).then(pl.lit(protocol.response["assessors"]["INVESTIGATOR"]))
-        .otherwise(pl.lit(protocol.response["assessors"]["BICR"])).alias(f"{prefix}EVAL"),
-        pl.when(r == 0).then(pl.lit("RADIOLOGIST 1")).when(r == 2).then(pl.lit("RADIOLOGIST 2"))
-        .otherwise(None).alias(f"{prefix}EVALID"),
-        pl.when(pl.col("ACPT")).then(pl.lit("Y")).otherwise(None).alias(f"{prefix}ACPTFL"),
+        r.replace_strict({0: bicr, 1: inv, 2: bicr}, return_dtype=pl.Enum([bicr, inv])).alias(f"{prefix}EVAL"),
+        r.replace_strict({0: "RADIOLOGIST 1", 2: "RADIOLOGIST 2"}, default=None,
+                         return_dtype=pl.Enum(["RADIOLOGIST 1", "RADIOLOGIST 2"])).alias(f"{prefix}EVALID"),
+        pl.when(pl.col("ACPT")).then(pl.lit("Y", dtype=pl.Enum(["Y"]))).alias(f"{prefix}ACPTFL"),
     ]
 
 
 def _criteria_cat(protocol) -> pl.Expr:
-    cats = protocol.response["criteria"]
-    return (pl.when(pl.col("CRIT") == 0).then(pl.lit(cats[CRITERIA[0]]["cat"]))
-            .otherwise(pl.lit(cats[CRITERIA[1]]["cat"])))
+    cats = [protocol.response["criteria"][c]["cat"] for c in CRITERIA]
+    return pl.col("CRIT").replace_strict(dict(enumerate(cats)), return_dtype=pl.Enum(cats))
 
 
 def _number_seq(frame: pl.DataFrame, domain: str, order: list[str]) -> pl.DataFrame:
@@ -558,7 +568,7 @@ def _lesions(a: pl.DataFrame, common: list[pl.Expr]) -> pl.DataFrame:
     ])
 
 
-def build_tumor_domains(assessments: pl.DataFrame, subjects: pl.DataFrame, protocol) -> dict[str, pl.DataFrame]:
+def build_tumor_domains(assessments: pl.DataFrame, subjects: pl.DataFrame, protocol) -> dict[str, pl.LazyFrame]:
     """TU, TR and RS from the scan-level assessments of :func:`simulate_disease`.
 
     Args:
@@ -569,39 +579,74 @@ def build_tumor_domains(assessments: pl.DataFrame, subjects: pl.DataFrame, proto
         protocol: the loaded protocol.
 
     Returns:
-        ``{"tu": ..., "tr": ..., "rs": ...}`` in SDTM, --SEQ numbered per subject; --DTC as
-        ``pl.Date`` (the writer formats them; :func:`trialkit.demo.finalize_frame`).
+        ``{"tu": ..., "tr": ..., "rs": ...}`` as lazy frames in SDTM, --SEQ numbered per subject;
+        --DTC as ``pl.Date`` (the writer formats them; :func:`trialkit.demo.finalize_frame`).
     """
-    a = assessments.join(subjects.select("SUBJ", "RANDDT", "MRI", "N_NT2"), on="SUBJ", how="left")
-    common = [pl.col(c) for c in ("SUBJ", "T", "READER", "CRIT", "VNUM", "RANDDT", "MRI", "ACPT")]
-    ids = [pl.lit(subjects["STUDYID"]).gather(pl.col("SUBJ")).alias("STUDYID"),
-           pl.lit(subjects["USUBJID"]).gather(pl.col("SUBJ")).alias("USUBJID")]
+    # identifiers travel as a 4-byte Enum; the text of every row is made when the (lazy) frame
+    # is written, a slice at a time, so 10 million TR rows never hold their strings at once
+    usubjid = subjects["USUBJID"].cast(pl.Enum(subjects["USUBJID"].unique().sort()))
+    a = (assessments.select("SUBJ", "T", "VNUM", "READER", "CRIT", "ACPT", "V1", "V2", "E2", "NT1", "NT2", "NEWST",
+                            *[pl.col(c).cast(pl.Enum(["CR", "PR", "SD", "NON-CR/NON-PD", "PD", "NE"]))
+                              for c in ("TRGRESP", "NTRGRESP", "OVRLRESP")])
+         .join(subjects.select("SUBJ", "RANDDT", "MRI", "N_NT2"), on="SUBJ", how="left")
+         .with_columns(pl.lit(usubjid).gather(pl.col("SUBJ")).alias("_U")))
+    common = [pl.col(c) for c in ("SUBJ", "T", "READER", "CRIT", "VNUM", "RANDDT", "MRI", "ACPT", "_U")]
+    studyid = str(subjects["STUDYID"][0]) if subjects.height else ""
+    ids = [pl.lit(studyid).alias("STUDYID"), pl.col("_U").alias("USUBJID")]
     date = (pl.col("RANDDT") + pl.duration(days=pl.col("T"))).alias("_DT")
     method = pl.when(pl.col("MRI")).then(pl.lit("MRI")).otherwise(pl.lit("CT SCAN"))
+    visit = _visit_enum(a["VNUM"].unique().to_list(), protocol)
 
     # ---- TR: one row per lesion per scan per reader per criteria ----
-    tr = _number_seq(_lesions(a, common).with_columns(date), "TR", ["T", "READER", "CRIT", "LES", "NTI"])
+    # Lazily: each scan row of ``a`` (in the dataset's order) becomes its lesions by
+    # ``explode``, so no sort and no string of 10 million rows exists before the writer
+    # streams them. Lesion codes: 1 T01, 2 T02, 4 NT01 (thrombus), 10+i NT(02+i), 6 NEW01.
+    a = a.with_columns((pl.col("SUBJ").cast(pl.Int64) * 2**24 + (pl.col("T") + 2**12) * 2**8
+                        + pl.col("READER") * 4 + pl.col("CRIT")).alias("_K")).sort("_K").drop("_K")
+    one = lambda v: pl.lit([v], dtype=pl.List(pl.Int16))          # noqa: E731
+    none = pl.lit([], dtype=pl.List(pl.Int16))
+    n_nt2 = pl.when(pl.col("NT2") >= 0).then(pl.col("N_NT2")).otherwise(0)
+    n_les = (1 + pl.col("E2").cast(pl.Int32) + (pl.col("NT1") >= 0).cast(pl.Int32) + n_nt2
+             + (pl.col("NEWST") > 0).cast(pl.Int32))
+    les_list = pl.concat_list([one(1), pl.when(pl.col("E2")).then(one(2)).otherwise(none),
+                               pl.when(pl.col("NT1") >= 0).then(one(4)).otherwise(none),
+                               pl.int_ranges(10, 10 + n_nt2, dtype=pl.Int16),
+                               pl.when(pl.col("NEWST") > 0).then(one(6)).otherwise(none)])
+    seq0 = _cumsum_by_group(a.select(n_les).to_series().to_numpy().astype(np.int64), a["SUBJ"].to_numpy())
+    a = a.with_columns(pl.Series("_N", seq0))                     # lesion rows up to this scan row
+    tr = (a.lazy().with_columns(les_list.alias("LES"), n_les.alias("_L"))
+          .with_columns(pl.int_ranges(0, pl.col("_L"), dtype=pl.Int32).alias("_P"))
+          .explode(["LES", "_P"])
+          .with_columns((pl.col("_N") - pl.col("_L") + pl.col("_P") + 1).cast(pl.Int64).alias("TRSEQ"), date))
     les = pl.col("LES")
     measured = les <= 2
-    word = (pl.when(pl.col("_S") == 0).then(pl.lit("PRESENT")).when(pl.col("_S") == 1)
-            .then(pl.when(les == 6).then(pl.lit("EQUIVOCAL")).otherwise(pl.lit("ABSENT")))
-            .otherwise(pl.lit("UNEQUIVOCAL")))
-    result = pl.when(measured).then(pl.col("_VAL").cast(pl.Int64).cast(pl.String)).otherwise(word)
-    unit = pl.when(measured & pl.col("_VAL").is_not_null()).then(pl.lit("mm")).otherwise(None)
-    not_done = measured & pl.col("_VAL").is_null()
+    val = pl.when(les == 1).then(pl.col("V1")).when(les == 2).then(pl.col("V2")).otherwise(None)
+    state = pl.when(les == 4).then(pl.col("NT1")).when(les >= 10).then(pl.col("NT2")).when(les == 6).then(pl.col("NEWST"))
+    words = {0: "PRESENT", 1: "ABSENT", 2: "UNEQUIVOCAL", 11: "EQUIVOCAL", 12: "UNEQUIVOCAL"}
+    result_key = pl.when(measured).then(val.cast(pl.Int32)).otherwise(
+        2000 + state.cast(pl.Int32) + pl.when(les == 6).then(10).otherwise(0))
+    result_map = {i: str(i) for i in range(0, 2000)} | {2000 + k: v for k, v in words.items()}
+    result = result_key.replace_strict(result_map, default=None,
+                                       return_dtype=pl.Enum(list(dict.fromkeys(result_map.values()))))
+    not_done = measured & val.is_null()
+    group = pl.when(measured).then(0).when(les == 6).then(2).otherwise(1).replace_strict(
+        {0: "TARGET", 1: "NON-TARGET", 2: "NEW"}, return_dtype=pl.Enum(["TARGET", "NON-TARGET", "NEW"]))
+    lnk_map = {r * 100 + c: p + code for r, p in ((0, "R1-"), (1, ""), (2, "R2-"))
+               for c, code in [(1, "T01"), (2, "T02"), (4, "NT01"), (6, "NEW01")]
+               + [(10 + i, f"NT{i + 2:02d}") for i in range(MAX_NT)]}
+    lnk = (pl.col("READER").cast(pl.Int32) * 100 + les).replace_strict(
+        lnk_map, return_dtype=pl.Enum(sorted(set(lnk_map.values()))))
     tr = tr.select(
-        ids[0], pl.lit("TR").alias("DOMAIN"), ids[1], "TRSEQ",
-        pl.when(measured).then(pl.lit("TARGET")).when(les == 6).then(pl.lit("NEW"))
-        .otherwise(pl.lit("NON-TARGET")).alias("TRGRPID"),
-        pl.concat_str([_READER_PREFIX, _LESION_CODE]).alias("TRLNKID"),
+        ids[0], pl.lit("TR").alias("DOMAIN"), ids[1], "TRSEQ", group.alias("TRGRPID"), lnk.alias("TRLNKID"),
         pl.when(measured).then(pl.lit("LDIAM")).otherwise(pl.lit("TUMSTATE")).alias("TRTESTCD"),
         pl.when(measured).then(pl.lit("Longest Diameter")).otherwise(pl.lit("Tumor State")).alias("TRTEST"),
-        result.alias("TRORRES"), unit.alias("TRORRESU"), result.alias("TRSTRESC"),
-        pl.col("_VAL").alias("TRSTRESN"), unit.alias("TRSTRESU"),
-        pl.when(not_done).then(pl.lit("NOT DONE")).otherwise(None).alias("TRSTAT"),
-        pl.when(not_done).then(pl.lit("NOT ASSESSABLE: IMAGE OBSCURED")).otherwise(None).alias("TRREASND"),
+        result.alias("TRORRES"), pl.when(measured & val.is_not_null()).then(pl.lit("mm")).alias("TRORRESU"),
+        result.alias("TRSTRESC"), val.alias("TRSTRESN"),
+        pl.when(measured & val.is_not_null()).then(pl.lit("mm")).alias("TRSTRESU"),
+        pl.when(not_done).then(pl.lit("NOT DONE")).alias("TRSTAT"),
+        pl.when(not_done).then(pl.lit("NOT ASSESSABLE: IMAGE OBSCURED")).alias("TRREASND"),
         _criteria_cat(protocol).alias("TRCAT"), method.alias("TRMETHOD"),
-        *_reader_cols("TR", protocol), pl.col("VNUM").alias("VISITNUM"), _visit(protocol).alias("VISIT"),
+        *_reader_cols("TR", protocol), pl.col("VNUM").alias("VISITNUM"), visit.alias("VISIT"),
         pl.col("_DT").alias("TRDTC"), compute_study_day(pl.col("_DT"), pl.col("RANDDT")).alias("TRDY"),
     )
 
@@ -621,7 +666,7 @@ def build_tumor_domains(assessments: pl.DataFrame, subjects: pl.DataFrame, proto
           .join(loc, on="SUBJ", how="left").with_columns(slot.alias("_SLOT"), date))
     tuloc = pl.coalesce([pl.when(pl.col("_SLOT") == j).then(pl.col(f"LOC{j}")) for j in range(10)])
     tulat = pl.coalesce([pl.when(pl.col("_SLOT") == j).then(pl.col(f"LAT{j}")) for j in range(10)])
-    tu = _number_seq(tu, "TU", ["T", "READER", "LES", "NTI"]).select(
+    tu = _number_seq(tu, "TU", ["T", "READER", "LES", "NTI"]).lazy().select(
         ids[0], pl.lit("TU").alias("DOMAIN"), ids[1], "TUSEQ",
         pl.concat_str([_READER_PREFIX, _LESION_CODE]).alias("TULNKID"),
         pl.lit("TUMIDENT").alias("TUTESTCD"), pl.lit("Tumor Identification").alias("TUTEST"),
@@ -636,31 +681,31 @@ def build_tumor_domains(assessments: pl.DataFrame, subjects: pl.DataFrame, proto
         pl.col("_DT").alias("TUDTC"), compute_study_day(pl.col("_DT"), pl.col("RANDDT")).alias("TUDY"),
     )
 
-    # ---- RS: time-point responses after baseline ----
-    post = a.filter(pl.col("VNUM") > 0)
+    # ---- RS: time-point responses after baseline (lazily, as TR, from the same rows) ----
     tests = ("TRGRESP", "NTRGRESP", "NEWLPROG", "OVRLRESP")
-
-    def rs_rows(where, test, value):
-        return post.filter(where).select(*common, pl.lit(tests.index(test) + 1, dtype=pl.Int8).alias("_ORD"),
-                                         value.cast(pl.Categorical).alias("_RES"))
-
-    rs = pl.concat([
-        rs_rows(pl.lit(True), "TRGRESP", pl.col("TRGRESP")),
-        rs_rows(pl.col("NTRGRESP").is_not_null(), "NTRGRESP", pl.col("NTRGRESP")),
-        rs_rows(pl.col("NEWST") > 0, "NEWLPROG",
-                pl.when(pl.col("NEWST") == 1).then(pl.lit("EQUIVOCAL")).otherwise(pl.lit("UNEQUIVOCAL"))),
-        rs_rows(pl.lit(True), "OVRLRESP", pl.col("OVRLRESP")),
-    ])
     rs_names = {1: "Target Response", 2: "Non-target Response", 3: "New Lesion Progression", 4: "Overall Response"}
-    res = pl.col("_RES").cast(pl.String)
-    rs = _number_seq(rs.with_columns(date), "RS", ["T", "READER", "CRIT", "_ORD"]).select(
-        ids[0], pl.lit("RS").alias("DOMAIN"), ids[1], "RSSEQ",
-        pl.col("_ORD").replace_strict(dict(enumerate(tests, 1)), return_dtype=pl.String).alias("RSTESTCD"),
-        pl.col("_ORD").replace_strict(rs_names, return_dtype=pl.String).alias("RSTEST"),
-        _criteria_cat(protocol).alias("RSCAT"), res.alias("RSORRES"), res.alias("RSSTRESC"),
-        *_reader_cols("RS", protocol), pl.col("VNUM").alias("VISITNUM"), _visit(protocol).alias("VISIT"),
-        pl.col("_DT").alias("RSDTC"), compute_study_day(pl.col("_DT"), pl.col("RANDDT")).alias("RSDY"),
-    )
+    has_nt = pl.col("NTRGRESP").is_not_null()
+    n_rs = pl.when(pl.col("VNUM") > 0).then(2 + has_nt.cast(pl.Int32) + (pl.col("NEWST") > 0).cast(pl.Int32)).otherwise(0)
+    a = a.with_columns(pl.Series("_NRS", _cumsum_by_group(a.select(n_rs).to_series().to_numpy().astype(np.int64),
+                                                         a["SUBJ"].to_numpy())))
+    post = a.lazy().filter(pl.col("VNUM") > 0).with_columns(pl.col("_NRS").alias("_N"))
+    test_list = pl.concat_list([one(1), pl.when(has_nt).then(one(2)).otherwise(none),
+                                pl.when(pl.col("NEWST") > 0).then(one(3)).otherwise(none), one(4)])
+    order = pl.col("_ORD")
+    res = (pl.when(order == 1).then(pl.col("TRGRESP")).when(order == 2).then(pl.col("NTRGRESP"))
+           .when(order == 3).then(pl.when(pl.col("NEWST") == 1).then(pl.lit("EQUIVOCAL")).otherwise(pl.lit("UNEQUIVOCAL")))
+           .otherwise(pl.col("OVRLRESP")))
+    rs = (post.with_columns(test_list.alias("_ORD"), n_rs.alias("_L"))
+          .with_columns(pl.int_ranges(0, pl.col("_L"), dtype=pl.Int32).alias("_P"))
+          .explode(["_ORD", "_P"])
+          .with_columns((pl.col("_N") - pl.col("_L") + pl.col("_P") + 1).cast(pl.Int64).alias("RSSEQ"), date)
+          .select(
+              ids[0], pl.lit("RS").alias("DOMAIN"), ids[1], "RSSEQ",
+              order.replace_strict(dict(enumerate(tests, 1)), return_dtype=pl.Enum(list(tests))).alias("RSTESTCD"),
+              order.replace_strict(rs_names, return_dtype=pl.Enum(list(rs_names.values()))).alias("RSTEST"),
+              _criteria_cat(protocol).alias("RSCAT"), res.alias("RSORRES"), res.alias("RSSTRESC"),
+              *_reader_cols("RS", protocol), pl.col("VNUM").alias("VISITNUM"), visit.alias("VISIT"),
+              pl.col("_DT").alias("RSDTC"), compute_study_day(pl.col("_DT"), pl.col("RANDDT")).alias("RSDY")))
     return {"tu": tu, "tr": tr, "rs": rs}
 
 
@@ -679,10 +724,12 @@ def summarize_best_response(assessments: pl.DataFrame, *, reader: int = 0, crit:
     """
     keys = ["SUBJ", "READER", "CRIT"] if by_reader else ["SUBJ"]
     rows = assessments if by_reader else assessments.filter((pl.col("READER") == reader) & (pl.col("CRIT") == crit))
+    group = (pl.col("SUBJ").cast(pl.Int64) * 8 + pl.col("READER").cast(pl.Int64) * 2 + pl.col("CRIT")).alias("_G")
     ovr = (rows.filter(pl.col("OVRLRESP").is_not_null() & (pl.col("T") >= 0))
-           .sort(*keys, "T")
+           .select("SUBJ", "READER", "CRIT", "T", "OVRLRESP", group)
+           .sort((pl.col("_G") * 2**14 + pl.col("T") + 2**12))
            .with_columns((pl.col("OVRLRESP") == "PD").cast(pl.Int32).cum_sum().shift(1, fill_value=0)
-                         .over(keys).alias("_PD_BEFORE"))
+                         .over("_G").alias("_PD_BEFORE"))
            .filter(pl.col("_PD_BEFORE") == 0))
     rank = (pl.when(pl.col("OVRLRESP") == "CR").then(1)
             .when(pl.col("OVRLRESP") == "PR").then(2)

@@ -34,13 +34,13 @@ XPT_MAX_CHARS = 200
 _XPT_STAMP = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")
 
 
-def _final(frame: pl.DataFrame) -> pl.LazyFrame:
+def _final(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     """The frame as SDTM text, lazily: dates to ISO 8601, categoricals to text. Sinking it
     converts slice by slice, so the text of 10 million rows is never all in memory."""
     from trialkit.demo import finalize_exprs
 
     lazy = frame.lazy()
-    return lazy.with_columns(finalize_exprs(frame))
+    return lazy.with_columns(finalize_exprs(lazy))
 
 
 def write_parquet(frame: pl.DataFrame, path: Path) -> None:
@@ -58,11 +58,11 @@ def write_xpt(frame: pl.DataFrame, path: Path, *, name: str, stamp: datetime.dat
     """SAS transport v5: names ≤ 8 characters, text ≤ 200 characters, fixed header stamps."""
     import pyreadstat
 
+    frame = _final(frame).collect()
     too_long = [c for c in frame.columns if len(c) > 8]
     if too_long:
         raise ParamsError(f"trialkit: dataset '{name}' has column names longer than 8 characters, "
                           f"which XPT v5 cannot hold: {', '.join(too_long)}")
-    frame = _final(frame).collect()
     frame = frame.with_columns(pl.col(pl.String).str.slice(0, XPT_MAX_CHARS))
     # pyreadstat takes pandas; integers with nulls become floats (XPT numbers are doubles).
     pdf = frame.with_columns(pl.col(pl.Boolean).cast(pl.Int8)).to_pandas()
@@ -123,7 +123,8 @@ def write_datasets(datasets: dict[str, pl.DataFrame], truth: dict[str, Any], out
                 write_xpt(frame, path, name=name, stamp=stamp)
             written.append(path.name)
             if progress:
-                progress(f"wrote {path.name} ({frame.height:,} rows)")
+                rows = frame.height if isinstance(frame, pl.DataFrame) else None
+                progress(f"wrote {path.name}" + (f" ({rows:,} rows)" if rows is not None else ""))
         (tmp / TRUTH_FILE).write_text(dump_truth(truth), encoding="utf-8")
         if not out.exists():
             os.replace(tmp, out)
