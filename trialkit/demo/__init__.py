@@ -48,7 +48,7 @@ from trialkit.errors import ParamsError
 from trialkit.protocol import Protocol, load_protocol
 from trialkit.demo.dates import ClinicCalendar, compute_iso_date
 from trialkit.demo.events import build_screen_failure_therapies
-from trialkit.demo.screening import MIN_CUTOFF_DAYS, generate_screening
+from trialkit.demo.screening import LAB_TESTS, MIN_CUTOFF_DAYS, generate_screening
 from trialkit.demo.treatment import generate_on_study
 from trialkit.demo.writing import FORMATS, TRUTH_FILE, write_datasets
 from trialkit.derive.days import compute_study_day
@@ -175,7 +175,7 @@ def _assemble(screen, on_study, rng) -> dict[str, pl.DataFrame]:
     # LB: the screening rows (LBSEQ 1..n per subject), then the treatment rows (lazy; their
     # LBSEQ continues after the screening ones: every screened subject has the same n tests)
     lb_scr = ds_scr["lb"]
-    n_scr = int(lb_scr.group_by("USUBJID").len()["len"].max() or 0)
+    n_scr = len(LAB_TESTS)                  # every screened subject has one record per screening test
     lb_tx = others.pop("lb")
     lb_tx = lb_tx.with_columns(finalize_exprs(lb_tx)).with_columns(pl.col("LBSEQ") + n_scr)
     out["lb"] = pl.concat([lb_scr.lazy(), lb_tx], how="diagonal_relaxed")

@@ -998,26 +998,38 @@ def _num_str(col: str, dec: int | None) -> pl.Expr:
     return pl.col(col).round(dec).cast(pl.String)
 
 
-def _stack_findings(parts: list[pl.DataFrame], domain: str, columns: list[str]) -> pl.DataFrame:
-    """One screening findings domain from per-test frames (each with ROW and _ORD, the test's
-    position): rows by subject then test, ``--SEQ`` 1.. per subject, baseline flag ``--BLFL``
-    "Y", VISITNUM 1 / VISIT and EPOCH "SCREENING"; ``columns`` orders the result (the ``--``
-    names are written with the domain prefix, e.g. ``--SEQ`` -> ``LBSEQ``)."""
-    frame = pl.concat(parts).sort(["ROW", "_ORD"])
-    return frame.with_columns(
-        pl.lit(domain).alias("DOMAIN"),
-        pl.col("ROW").cum_count().over("ROW").cast(pl.Int64).alias(f"{domain}SEQ"),
-        pl.lit("Y").alias(f"{domain}BLFL"), pl.lit(SCREENING_VISITNUM).alias("VISITNUM"), pl.lit("SCREENING").alias("VISIT"),
-        pl.lit("SCREENING").alias("EPOCH"),
-    ).select([c.replace("--", domain) for c in columns])
+def _stack_findings(subj: pl.DataFrame, parts: list[tuple[pl.Expr, ...]], domain: str,
+                    columns: list[str]) -> pl.LazyFrame:
+    """One screening findings domain, lazily: each subject row becomes one row per test (the
+    tests' expression lists, all naming the same columns in the same order) by ``explode``,
+    so rows come by subject then test with no sort; ``--SEQ`` 1.. per subject, baseline flag
+    ``--BLFL`` "Y", VISITNUM / VISIT and EPOCH "SCREENING"; ``columns`` orders the result (the
+    ``--`` names are written with the domain prefix, e.g. ``--SEQ`` -> ``LBSEQ``)."""
+    parts = [tuple(pl.col(e) if isinstance(e, str) else e for e in part) for part in parts]
+    names = [e.meta.output_name() for e in parts[0]]
+    test = pl.col("_TEST")
+
+    def chain(j: int) -> pl.Expr:
+        out = pl.when(test == 0).then(parts[0][j])
+        for i, part in enumerate(parts[1:], 1):
+            out = out.when(test == i).then(part[j])
+        return out.alias(names[j])
+
+    return (subj.lazy().with_columns(pl.lit(list(range(len(parts))), dtype=pl.List(pl.Int16)).alias("_TEST"))
+            .explode("_TEST")
+            .select(*[chain(j) for j in range(len(names))], (test + 1).cast(pl.Int64).alias(f"{domain}SEQ"))
+            .with_columns(pl.lit(domain).alias("DOMAIN"), pl.lit("Y").alias(f"{domain}BLFL"),
+                          pl.lit(SCREENING_VISITNUM).alias("VISITNUM"), pl.lit("SCREENING").alias("VISIT"),
+                          pl.lit("SCREENING").alias("EPOCH"))
+            .select([c.replace("--", domain) for c in columns]))
 
 
-def _findings_lb(subj: pl.DataFrame) -> pl.DataFrame:
+def _findings_lb(subj: pl.DataFrame) -> pl.LazyFrame:
     """LB at screening: one row per test of LAB_TESTS, SI units, the site's reference range
     (LBSTNRLO/LBSTNRHI) and LBNRIND."""
     parts = []
     for code, spec in LAB_TESTS.items():
-        parts.append(subj.select(
+        parts.append((
             "STUDYID", "USUBJID", pl.lit(code).alias("LBTESTCD"), pl.lit(spec["test"]).alias("LBTEST"),
             pl.lit(spec["cat"]).alias("LBCAT"), _num_str(code, spec["dec"]).alias("LBORRES"),
             pl.lit(spec["unit"]).alias("LBORRESU"),
@@ -1029,31 +1041,29 @@ def _findings_lb(subj: pl.DataFrame) -> pl.DataFrame:
             pl.when(pl.col(code) < pl.col(f"{code}_LLN")).then(pl.lit("LOW"))
               .when(pl.col(code) > pl.col(f"{code}_ULN")).then(pl.lit("HIGH")).otherwise(pl.lit("NORMAL")).alias("LBNRIND"),
             compute_iso_date(pl.col("LBDT")).alias("LBDTC"),
-            compute_study_day(pl.col("LBDT"), pl.col("RANDDT")).alias("LBDY"), pl.col("ROW"),
-            pl.lit(len(parts)).alias("_ORD")))
-    return _stack_findings(parts, "LB", [
+            compute_study_day(pl.col("LBDT"), pl.col("RANDDT")).alias("LBDY")))
+    return _stack_findings(subj, parts, "LB", [
         "STUDYID", "DOMAIN", "USUBJID", "--SEQ", "--TESTCD", "--TEST", "--CAT", "--ORRES", "--ORRESU",
         "--ORNRLO", "--ORNRHI", "--STRESC", "--STRESN", "--STRESU", "--STNRLO", "--STNRHI", "--NRIND",
         "--BLFL", "VISITNUM", "VISIT", "EPOCH", "--DTC", "--DY"])
 
 
-def _findings_vs(subj: pl.DataFrame) -> pl.DataFrame:
+def _findings_vs(subj: pl.DataFrame) -> pl.LazyFrame:
     """VS at screening: WEIGHT, HEIGHT, SYSBP, DIABP (VS_TESTS), dated with the screening labs."""
     parts = []
     for code, (test, unit, dec) in VS_TESTS.items():
-        parts.append(subj.select(
+        parts.append((
             "STUDYID", "USUBJID", pl.lit(code).alias("VSTESTCD"), pl.lit(test).alias("VSTEST"),
             _num_str(code, dec).alias("VSORRES"), pl.lit(unit).alias("VSORRESU"),
             _num_str(code, dec).alias("VSSTRESC"), pl.col(code).round(dec).alias("VSSTRESN"),
             pl.lit(unit).alias("VSSTRESU"), compute_iso_date(pl.col("LBDT")).alias("VSDTC"),
-            compute_study_day(pl.col("LBDT"), pl.col("RANDDT")).alias("VSDY"),
-            pl.col("ROW"), pl.lit(len(parts)).alias("_ORD")))
-    return _stack_findings(parts, "VS", [
+            compute_study_day(pl.col("LBDT"), pl.col("RANDDT")).alias("VSDY")))
+    return _stack_findings(subj, parts, "VS", [
         "STUDYID", "DOMAIN", "USUBJID", "--SEQ", "--TESTCD", "--TEST", "--ORRES", "--ORRESU", "--STRESC",
         "--STRESN", "--STRESU", "--BLFL", "VISITNUM", "VISIT", "EPOCH", "--DTC", "--DY"])
 
 
-def _findings_fa(subj: pl.DataFrame) -> pl.DataFrame:
+def _findings_fa(subj: pl.DataFrame) -> pl.LazyFrame:
     """FA at screening (FA_TESTS): Child-Pugh inputs dated with the labs, CNLC and SIRT
     eligibility findings dated with the screening imaging; categorical results in FASTRESC
     only, numeric ones also in FASTRESN."""
@@ -1063,14 +1073,13 @@ def _findings_fa(subj: pl.DataFrame) -> pl.DataFrame:
             res, num = pl.col(code), pl.lit(None, dtype=pl.Float64)
         else:
             res, num = _num_str(code, dec), pl.col(code).round(dec)
-        parts.append(subj.select(
+        parts.append((
             "STUDYID", "USUBJID", pl.lit(code).alias("FATESTCD"), pl.lit(test).alias("FATEST"),
             pl.lit(obj).alias("FAOBJ"), pl.lit(cat).alias("FACAT"), res.alias("FAORRES"),
             pl.lit(unit, dtype=pl.String).alias("FAORRESU"), res.alias("FASTRESC"), num.alias("FASTRESN"),
             pl.lit(unit, dtype=pl.String).alias("FASTRESU"),
             compute_iso_date(pl.col("IMGDT" if cat != "CHILD-PUGH" else "LBDT")).alias("FADTC"),
-            compute_study_day(pl.col("IMGDT" if cat != "CHILD-PUGH" else "LBDT"), pl.col("RANDDT")).alias("FADY"),
-            pl.col("ROW"), pl.lit(len(parts)).alias("_ORD")))
-    return _stack_findings(parts, "FA", [
+            compute_study_day(pl.col("IMGDT" if cat != "CHILD-PUGH" else "LBDT"), pl.col("RANDDT")).alias("FADY")))
+    return _stack_findings(subj, parts, "FA", [
         "STUDYID", "DOMAIN", "USUBJID", "--SEQ", "--TESTCD", "--TEST", "FAOBJ", "--CAT", "--ORRES",
         "--ORRESU", "--STRESC", "--STRESN", "--STRESU", "--BLFL", "VISITNUM", "VISIT", "EPOCH", "--DTC", "--DY"])
