@@ -32,6 +32,7 @@ import numpy as np
 import polars as pl
 
 from trialkit.demo.dates import NEVER, compute_iso_date, days_to_dates
+from trialkit.demo.screening import LB_COLUMNS, build_lab_records
 from trialkit.derive.days import compute_study_day
 
 
@@ -288,36 +289,12 @@ def build_labs(ctx: Context, rng, ae: pl.DataFrame) -> pl.LazyFrame:
         pl.lit(usubjid).gather(pl.col("SUBJ")).alias("_U"),
         (pl.int_range(pl.len()).over("SUBJ") * k).cast(pl.Int64).alias("_N"),
         _date(pl.col("REL"), ctx).alias("_DT"))
-    test = pl.col("TEST")
-
-    def pick(suffix: str) -> pl.Expr:
-        expr = pl.when(test == 0).then(pl.col(f"{LAB_COURSE[0]}{suffix}"))
-        for i, c in enumerate(LAB_COURSE[1:], 1):
-            expr = expr.when(test == i).then(pl.col(f"{c}{suffix}"))
-        return expr
-
-    meta = dict(enumerate(LAB_META[c] for c in LAB_COURSE))
-    enum = lambda j: test.replace_strict({i: m_[j] for i, m_ in meta.items()},  # noqa: E731
-                                         return_dtype=pl.Enum(sorted({m_[j] for m_ in meta.values()})))
-    integer = test.is_in([i for i, m_ in meta.items() if m_[3] == 0])
-    val, uln, lln = pick(""), pick("_ULN"), pick("_LLN")
-    text = pl.when(integer).then(val.cast(pl.Int64).cast(pl.String)).otherwise(val.cast(pl.String))
-    testcd = test.replace_strict(dict(enumerate(LAB_COURSE)), return_dtype=pl.Enum(sorted(LAB_COURSE)))
     studyid = str(ctx.subjects["STUDYID"][0]) if ctx.subjects.height else ""
-    return (wide.lazy().with_columns(pl.lit(list(range(k)), dtype=pl.List(pl.Int8)).alias("TEST"))
-            .explode("TEST")
-            .select(
+    meta = {c: LAB_META[c][:3] + (LAB_META[c][3],) for c in LAB_COURSE}
+    return build_lab_records(wide.lazy(), list(LAB_COURSE), meta, seq_offset=pl.col("_N")).with_columns(
         pl.lit(studyid).alias("STUDYID"), pl.lit("LB").alias("DOMAIN"), pl.col("_U").cast(pl.String).alias("USUBJID"),
-        (pl.col("_N") + test + 1).alias("LBSEQ"), testcd.alias("LBTESTCD"), enum(0).alias("LBTEST"),
-        enum(1).alias("LBCAT"), text.alias("LBORRES"), enum(2).alias("LBORRESU"),
-        lln.cast(pl.String).str.replace(r"\.0$", "").alias("LBORNRLO"),
-        uln.cast(pl.String).str.replace(r"\.0$", "").alias("LBORNRHI"),
-        text.alias("LBSTRESC"), val.alias("LBSTRESN"), enum(2).alias("LBSTRESU"),
-        lln.alias("LBSTNRLO"), uln.alias("LBSTNRHI"),
-        pl.when(val < lln).then(pl.lit("LOW")).when(val > uln).then(pl.lit("HIGH")).otherwise(pl.lit("NORMAL"))
-        .alias("LBNRIND"), pl.lit(None, dtype=pl.String).alias("LBBLFL"),
-        "VISITNUM", "VISIT", pl.lit("TREATMENT").alias("EPOCH"), pl.col("_DT").alias("LBDTC"),
-        compute_study_day(pl.col("_DT"), _randdt_col()).alias("LBDY")))
+        pl.lit(None, dtype=pl.String).alias("LBBLFL"), pl.lit("TREATMENT").alias("EPOCH"),
+        pl.col("_DT").alias("LBDTC"), compute_study_day(pl.col("_DT"), _randdt_col()).alias("LBDY")).select(LB_COLUMNS)
 
 
 def _randdt_col() -> pl.Expr:

@@ -1024,28 +1024,71 @@ def _stack_findings(subj: pl.DataFrame, parts: list[tuple[pl.Expr, ...]], domain
             .select([c.replace("--", domain) for c in columns]))
 
 
+def compute_number_text(value: pl.Expr, decimals: pl.Expr) -> pl.Expr:
+    """A result as CRFs print it: whole numbers without decimals (``35``), others as rounded
+    (``20.5``); ``decimals`` 0 prints a whole number.
+
+    Example:
+        >>> pl.DataFrame({"V": [35.0, 20.5]}).select(compute_number_text(pl.col("V"), pl.lit(1)))["V"].to_list()
+        ['35.0', '20.5']
+    """
+    return pl.when(decimals == 0).then(value.cast(pl.Int64).cast(pl.String)).otherwise(value.cast(pl.String))
+
+
+def compute_range_text(limit: pl.Expr) -> pl.Expr:
+    """A reference-range limit as a lab prints it: ``50`` for 50.0, ``20.5`` for 20.5."""
+    return pl.when(limit == limit.floor()).then(limit.cast(pl.Int64).cast(pl.String)).otherwise(limit.cast(pl.String))
+
+
+def build_lab_records(wide: pl.LazyFrame, codes: list[str], meta: dict[str, tuple], *, seq_offset: pl.Expr) -> pl.LazyFrame:
+    """LB rows from one row per lab visit (columns ``<code>``, ``<code>_ULN``, ``<code>_LLN``
+    per test, USUBJID, _DT): one row per test by ``explode``, numbers picked by test and
+    formatted once, terms as Enums; the text is made when the lazy frame is written.
+    ``meta[code]`` = (LBTEST, LBCAT, unit, decimals). Shared by screening and treatment LB."""
+    test = pl.col("_TEST")
+
+    def pick(suffix: str) -> pl.Expr:
+        expr = pl.when(test == 0).then(pl.col(f"{codes[0]}{suffix}"))
+        for i, c in enumerate(codes[1:], 1):
+            expr = expr.when(test == i).then(pl.col(f"{c}{suffix}"))
+        return expr.cast(pl.Float64)
+
+    def term(j: int) -> pl.Expr:
+        return test.replace_strict({i: meta[c][j] for i, c in enumerate(codes)},
+                                   return_dtype=pl.Enum(sorted({meta[c][j] for c in codes})))
+
+    decimals = test.replace_strict({i: meta[c][3] for i, c in enumerate(codes)}, return_dtype=pl.Int8)
+    val, uln, lln = pick(""), pick("_ULN"), pick("_LLN")
+    text = compute_number_text(val, decimals)
+    return (wide.with_columns(pl.lit(list(range(len(codes))), dtype=pl.List(pl.Int16)).alias("_TEST"))
+            .explode("_TEST")
+            .with_columns(
+                (seq_offset + test + 1).cast(pl.Int64).alias("LBSEQ"),
+                test.replace_strict(dict(enumerate(codes)), return_dtype=pl.Enum(sorted(codes))).alias("LBTESTCD"),
+                term(0).alias("LBTEST"), term(1).alias("LBCAT"), text.alias("LBORRES"), term(2).alias("LBORRESU"),
+                compute_range_text(lln).alias("LBORNRLO"), compute_range_text(uln).alias("LBORNRHI"),
+                text.alias("LBSTRESC"), val.alias("LBSTRESN"), term(2).alias("LBSTRESU"),
+                lln.alias("LBSTNRLO"), uln.alias("LBSTNRHI"),
+                pl.when(val < lln).then(pl.lit("LOW")).when(val > uln).then(pl.lit("HIGH"))
+                .otherwise(pl.lit("NORMAL")).alias("LBNRIND")))
+
+
+LB_COLUMNS = ["STUDYID", "DOMAIN", "USUBJID", "LBSEQ", "LBTESTCD", "LBTEST", "LBCAT", "LBORRES", "LBORRESU",
+              "LBORNRLO", "LBORNRHI", "LBSTRESC", "LBSTRESN", "LBSTRESU", "LBSTNRLO", "LBSTNRHI", "LBNRIND",
+              "LBBLFL", "VISITNUM", "VISIT", "EPOCH", "LBDTC", "LBDY"]
+
+
 def _findings_lb(subj: pl.DataFrame) -> pl.LazyFrame:
     """LB at screening: one row per test of LAB_TESTS, SI units, the site's reference range
     (LBSTNRLO/LBSTNRHI) and LBNRIND."""
-    parts = []
-    for code, spec in LAB_TESTS.items():
-        parts.append((
-            "STUDYID", "USUBJID", pl.lit(code).alias("LBTESTCD"), pl.lit(spec["test"]).alias("LBTEST"),
-            pl.lit(spec["cat"]).alias("LBCAT"), _num_str(code, spec["dec"]).alias("LBORRES"),
-            pl.lit(spec["unit"]).alias("LBORRESU"),
-            pl.col(f"{code}_LLN").cast(pl.String).str.replace(r"\.0$", "").alias("LBORNRLO"),
-            pl.col(f"{code}_ULN").cast(pl.String).str.replace(r"\.0$", "").alias("LBORNRHI"),
-            _num_str(code, spec["dec"]).alias("LBSTRESC"), pl.col(code).alias("LBSTRESN"),
-            pl.lit(spec["unit"]).alias("LBSTRESU"),
-            pl.col(f"{code}_LLN").alias("LBSTNRLO"), pl.col(f"{code}_ULN").alias("LBSTNRHI"),
-            pl.when(pl.col(code) < pl.col(f"{code}_LLN")).then(pl.lit("LOW"))
-              .when(pl.col(code) > pl.col(f"{code}_ULN")).then(pl.lit("HIGH")).otherwise(pl.lit("NORMAL")).alias("LBNRIND"),
-            compute_iso_date(pl.col("LBDT")).alias("LBDTC"),
-            compute_study_day(pl.col("LBDT"), pl.col("RANDDT")).alias("LBDY")))
-    return _stack_findings(subj, parts, "LB", [
-        "STUDYID", "DOMAIN", "USUBJID", "--SEQ", "--TESTCD", "--TEST", "--CAT", "--ORRES", "--ORRESU",
-        "--ORNRLO", "--ORNRHI", "--STRESC", "--STRESN", "--STRESU", "--STNRLO", "--STNRHI", "--NRIND",
-        "--BLFL", "VISITNUM", "VISIT", "EPOCH", "--DTC", "--DY"])
+    codes = list(LAB_TESTS)
+    meta = {c: (v["test"], v["cat"], v["unit"], v["dec"]) for c, v in LAB_TESTS.items()}
+    wide = subj.lazy().with_columns(*[pl.col(c).round(LAB_TESTS[c]["dec"]) for c in codes])
+    return build_lab_records(wide, codes, meta, seq_offset=pl.lit(0)).with_columns(
+        pl.lit("LB").alias("DOMAIN"), pl.lit("Y").alias("LBBLFL"), pl.lit(SCREENING_VISITNUM).alias("VISITNUM"),
+        pl.lit("SCREENING").alias("VISIT"), pl.lit("SCREENING").alias("EPOCH"),
+        compute_iso_date(pl.col("LBDT")).alias("LBDTC"),
+        compute_study_day(pl.col("LBDT"), pl.col("RANDDT")).alias("LBDY")).select(LB_COLUMNS)
 
 
 def _findings_vs(subj: pl.DataFrame) -> pl.LazyFrame:

@@ -78,6 +78,7 @@ VIABLE_VISIBLE_MM = 5                        # a viable remnant below this is "n
 SCAN_OFFSET_SD = 2.5                         # days around the target day of a scheduled scan
 PROG_SUM, PROG_NEW, PROG_NT = 0, 1, 2
 MAX_NT = 10                                  # non-target liver lesions per subject at most
+RESPONSES = pl.Enum(["CR", "PR", "SD", "NON-CR/NON-PD", "PD", "NE"])
 
 
 @dataclass
@@ -359,12 +360,15 @@ def simulate_disease(d: DiseaseInput, *, protocol, rng, calendar) -> Disease:
             frames.append(pl.DataFrame({
                 "SUBJ": subj.astype(np.int32), "T": t.astype(np.int32), "VNUM": vnum,
                 "READER": np.full(n_scans, r, dtype=np.int8), "CRIT": np.full(n_scans, c, dtype=np.int8),
-                "V1": np.where(not_assessed, np.nan, vals[0]), "V2": np.where(les["e2"][subj], vals[1], np.nan),
-                "V3": np.full(n_scans, np.nan), "NE": not_assessed,
+                "V1": np.where(not_assessed, np.nan, vals[0]).astype(np.float32),
+                "V2": np.where(les["e2"][subj], vals[1], np.nan).astype(np.float32),
+                "V3": np.full(n_scans, np.nan, dtype=np.float32), "NE": not_assessed,
                 "E2": les["e2"][subj], "E3": np.zeros(n_scans, dtype=bool),
                 "NT1": nt1.astype(np.int8), "NT2": nt2.astype(np.int8), "NEWST": new_state.astype(np.int8),
             }, nan_to_null=True))
-    assessments = derive_time_point_responses(pl.concat(frames), protocol)
+    assessments = pl.concat(frames)
+    del frames
+    assessments = derive_time_point_responses(assessments, protocol)
 
     # --- first investigator mRECIST PD; scans stop after it (sometimes one more), death after it
     inv_pd = (assessments.filter((pl.col("READER") == 1) & (pl.col("CRIT") == 0) & (pl.col("OVRLRESP") == "PD"))
@@ -491,9 +495,9 @@ def derive_time_point_responses(assessments: pl.DataFrame, protocol) -> pl.DataF
            .otherwise(pl.lit("SD")))
     baseline = pl.col("VNUM") == 0
     return out.with_columns(
-        pl.when(baseline).then(None).otherwise(ovr).alias("OVRLRESP"),
-        pl.when(baseline).then(None).otherwise(pl.col("TRGRESP")).alias("TRGRESP"),
-        pl.when(baseline).then(None).otherwise(pl.col("NTRGRESP")).alias("NTRGRESP"),
+        pl.when(baseline).then(None).otherwise(ovr).cast(RESPONSES).alias("OVRLRESP"),
+        pl.when(baseline).then(None).otherwise(pl.col("TRGRESP")).cast(RESPONSES).alias("TRGRESP"),
+        pl.when(baseline).then(None).otherwise(pl.col("NTRGRESP")).cast(RESPONSES).alias("NTRGRESP"),
         (pl.col("NEW") & ~baseline).alias("NEW"),
         pl.when(baseline).then(0).otherwise(pl.col("NEWST")).cast(pl.Int8).alias("NEWST"),
     )
@@ -586,8 +590,7 @@ def build_tumor_domains(assessments: pl.DataFrame, subjects: pl.DataFrame, proto
     # is written, a slice at a time, so 10 million TR rows never hold their strings at once
     usubjid = subjects["USUBJID"].cast(pl.Enum(subjects["USUBJID"].unique().sort()))
     a = (assessments.select("SUBJ", "T", "VNUM", "READER", "CRIT", "ACPT", "V1", "V2", "E2", "NT1", "NT2", "NEWST",
-                            *[pl.col(c).cast(pl.Enum(["CR", "PR", "SD", "NON-CR/NON-PD", "PD", "NE"]))
-                              for c in ("TRGRESP", "NTRGRESP", "OVRLRESP")])
+                            "TRGRESP", "NTRGRESP", "OVRLRESP")
          .join(subjects.select("SUBJ", "RANDDT", "MRI", "N_NT2"), on="SUBJ", how="left")
          .with_columns(pl.lit(usubjid).gather(pl.col("SUBJ")).alias("_U")))
     common = [pl.col(c) for c in ("SUBJ", "T", "READER", "CRIT", "VNUM", "RANDDT", "MRI", "ACPT", "_U")]
@@ -620,7 +623,7 @@ def build_tumor_domains(assessments: pl.DataFrame, subjects: pl.DataFrame, proto
           .with_columns((pl.col("_N") - pl.col("_L") + pl.col("_P") + 1).cast(pl.Int64).alias("TRSEQ"), date))
     les = pl.col("LES")
     measured = les <= 2
-    val = pl.when(les == 1).then(pl.col("V1")).when(les == 2).then(pl.col("V2")).otherwise(None)
+    val = pl.when(les == 1).then(pl.col("V1")).when(les == 2).then(pl.col("V2")).otherwise(None).cast(pl.Float64)
     state = pl.when(les == 4).then(pl.col("NT1")).when(les >= 10).then(pl.col("NT2")).when(les == 6).then(pl.col("NEWST"))
     words = {0: "PRESENT", 1: "ABSENT", 2: "UNEQUIVOCAL", 11: "EQUIVOCAL", 12: "UNEQUIVOCAL"}
     result_key = pl.when(measured).then(val.cast(pl.Int32)).otherwise(
