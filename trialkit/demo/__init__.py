@@ -176,9 +176,9 @@ def _assemble(screen, on_study, rng) -> dict[str, pl.DataFrame]:
     # LBSEQ continues after the screening ones: every screened subject has the same n tests)
     lb_scr = ds_scr["lb"]
     n_scr = len(LAB_TESTS)                  # every screened subject has one record per screening test
-    lb_tx = others.pop("lb")
-    lb_tx = lb_tx.with_columns(finalize_exprs(lb_tx)).with_columns(pl.col("LBSEQ") + n_scr)
-    out["lb"] = pl.concat([lb_scr.lazy(), lb_tx], how="diagonal_relaxed")
+    lb_tx = others.pop("lb").with_columns(pl.col("LBSEQ") + n_scr)
+    # one schema (text, not Enums) on both sides: a plain union streams without materializing
+    out["lb"] = pl.concat([part.with_columns(finalize_exprs(part)) for part in (lb_scr.lazy(), lb_tx)], how="vertical")
     pr = pl.concat([ds_scr["pr"], finalize_frame(others.pop("pr"))], how="diagonal_relaxed")
     out["pr"] = _renumber(pr.drop("PRSEQ") if "PRSEQ" in pr.columns else pr, "PRSEQ", ["PRSTDTC"])
     sv = pl.concat([ds_scr["sv"], finalize_frame(others.pop("sv"))],

@@ -291,7 +291,8 @@ def build_labs(ctx: Context, rng, ae: pl.DataFrame) -> pl.LazyFrame:
         _date(pl.col("REL"), ctx).alias("_DT"))
     studyid = str(ctx.subjects["STUDYID"][0]) if ctx.subjects.height else ""
     meta = {c: LAB_META[c][:3] + (LAB_META[c][3],) for c in LAB_COURSE}
-    return build_lab_records(wide.lazy(), list(LAB_COURSE), meta, seq_offset=pl.col("_N")).with_columns(
+    return build_lab_records(wide.lazy(), list(LAB_COURSE), meta, seq_offset=pl.col("_N"),
+                             keep=["_U", "_N", "_DT", "REL", "VISITNUM", "VISIT"]).with_columns(
         pl.lit(studyid).alias("STUDYID"), pl.lit("LB").alias("DOMAIN"), pl.col("_U").cast(pl.String).alias("USUBJID"),
         pl.lit(None, dtype=pl.String).alias("LBBLFL"), pl.lit("TREATMENT").alias("EPOCH"),
         pl.col("_DT").alias("LBDTC"), compute_study_day(pl.col("_DT"), _randdt_col()).alias("LBDY")).select(LB_COLUMNS)

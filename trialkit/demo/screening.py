@@ -1015,7 +1015,9 @@ def _stack_findings(subj: pl.DataFrame, parts: list[tuple[pl.Expr, ...]], domain
             out = out.when(test == i).then(part[j])
         return out.alias(names[j])
 
-    return (subj.lazy().with_columns(pl.lit(list(range(len(parts))), dtype=pl.List(pl.Int16)).alias("_TEST"))
+    needed = sorted({root for part in parts for e in part for root in e.meta.root_names()})
+    return (subj.lazy().select(needed)       # explode copies every column: only the ones used
+            .with_columns(pl.lit(list(range(len(parts))), dtype=pl.List(pl.Int16)).alias("_TEST"))
             .explode("_TEST")
             .select(*[chain(j) for j in range(len(names))], (test + 1).cast(pl.Int64).alias(f"{domain}SEQ"))
             .with_columns(pl.lit(domain).alias("DOMAIN"), pl.lit("Y").alias(f"{domain}BLFL"),
@@ -1040,11 +1042,13 @@ def compute_range_text(limit: pl.Expr) -> pl.Expr:
     return pl.when(limit == limit.floor()).then(limit.cast(pl.Int64).cast(pl.String)).otherwise(limit.cast(pl.String))
 
 
-def build_lab_records(wide: pl.LazyFrame, codes: list[str], meta: dict[str, tuple], *, seq_offset: pl.Expr) -> pl.LazyFrame:
+def build_lab_records(wide: pl.LazyFrame, codes: list[str], meta: dict[str, tuple], *, seq_offset: pl.Expr,
+                      keep: list[str]) -> pl.LazyFrame:
     """LB rows from one row per lab visit (columns ``<code>``, ``<code>_ULN``, ``<code>_LLN``
     per test, USUBJID, _DT): one row per test by ``explode``, numbers picked by test and
     formatted once, terms as Enums; the text is made when the lazy frame is written.
-    ``meta[code]`` = (LBTEST, LBCAT, unit, decimals). Shared by screening and treatment LB."""
+    ``meta[code]`` = (LBTEST, LBCAT, unit, decimals); ``keep`` the other columns the caller
+    uses afterwards. Shared by screening and treatment LB."""
     test = pl.col("_TEST")
 
     def pick(suffix: str) -> pl.Expr:
@@ -1060,7 +1064,9 @@ def build_lab_records(wide: pl.LazyFrame, codes: list[str], meta: dict[str, tupl
     decimals = test.replace_strict({i: meta[c][3] for i, c in enumerate(codes)}, return_dtype=pl.Int8)
     val, uln, lln = pick(""), pick("_ULN"), pick("_LLN")
     text = compute_number_text(val, decimals)
-    return (wide.with_columns(pl.lit(list(range(len(codes))), dtype=pl.List(pl.Int16)).alias("_TEST"))
+    # explode copies every column: keep only what the records need
+    needed = [*keep, *codes, *[f"{c}_ULN" for c in codes], *[f"{c}_LLN" for c in codes]]
+    return (wide.select(needed).with_columns(pl.lit(list(range(len(codes))), dtype=pl.List(pl.Int16)).alias("_TEST"))
             .explode("_TEST")
             .with_columns(
                 (seq_offset + test + 1).cast(pl.Int64).alias("LBSEQ"),
@@ -1084,7 +1090,8 @@ def _findings_lb(subj: pl.DataFrame) -> pl.LazyFrame:
     codes = list(LAB_TESTS)
     meta = {c: (v["test"], v["cat"], v["unit"], v["dec"]) for c, v in LAB_TESTS.items()}
     wide = subj.lazy().with_columns(*[pl.col(c).round(LAB_TESTS[c]["dec"]) for c in codes])
-    return build_lab_records(wide, codes, meta, seq_offset=pl.lit(0)).with_columns(
+    return build_lab_records(wide, codes, meta, seq_offset=pl.lit(0),
+                             keep=["STUDYID", "USUBJID", "LBDT", "RANDDT"]).with_columns(
         pl.lit("LB").alias("DOMAIN"), pl.lit("Y").alias("LBBLFL"), pl.lit(SCREENING_VISITNUM).alias("VISITNUM"),
         pl.lit("SCREENING").alias("VISIT"), pl.lit("SCREENING").alias("EPOCH"),
         compute_iso_date(pl.col("LBDT")).alias("LBDTC"),
