@@ -744,6 +744,51 @@ def _truth(c: Cohort, eot, plant, flag, proc, cam, apa, ctace, disease, assessme
         "ne_time_points": int(post.filter((pl.col("OVRLRESP") == "NE") & pl.col("ACPT")).height),
         "planted_double_missed_before_event": {
             kind: usubjid.gather(idx).to_list() for kind, idx in disease.planted.items()},
+        "pfs_facts_bicr_mrecist": _pfs_facts(c, asof, eot, cm, protocol),
+        "adverse_event_discontinuations": usubjid.filter(pl.Series(
+            (eot["reason"] == "ADVERSE EVENT") & (eot["t_eot"] <= c.horizon) & ~c.never_treated)).to_list(),
         **death_info,
     }
     return truth
+
+
+def _pfs_facts(c: Cohort, asof: pl.DataFrame, eot: dict, cm: pl.DataFrame, protocol) -> dict:
+    """What PFS censoring (DESIGN section 6, FDA 2018) must find, as of the cutoff, by the
+    accepted BICR read under mRECIST: events (first PD or death) more than 2 x interval +
+    window days after the last adequate (not NE) assessment, or randomization; and new
+    anticancer therapy (CM) started before any event."""
+    resp = protocol.response
+    gap = 2 * int(resp["assessment_interval_days"]) + int(resp["assessment_window_days"])
+    usubjid = c.frame["USUBJID"]
+    acc = asof.filter(pl.col("ACPT") & (pl.col("CRIT") == 0) & (pl.col("VNUM") > 0) & (pl.col("T") >= 0))
+    first_pd = acc.filter(pl.col("OVRLRESP") == "PD").group_by("SUBJ").agg(pl.col("T").min().alias("PD"))
+    death = np.where((eot["t_death"] <= c.cut), eot["t_death"], NEVER)
+    rand = pl.DataFrame({"SUBJ": np.arange(c.n, dtype=np.int32), "USUBJID": usubjid, "DEATH": death,
+                         "R": c.rand})
+    nact = (cm.filter(pl.col("CMCAT") == "SUBSEQUENT ANTICANCER THERAPY")
+            .select("USUBJID", "CMTRT", D=pl.col("CMSTDTC").str.to_date())
+            .sort("USUBJID", "D").unique("USUBJID", keep="first", maintain_order=True))
+    x = (rand.join(first_pd, on="SUBJ", how="left")
+         .join(nact, on="USUBJID", how="left")
+         .with_columns(NACT=(pl.col("D").cast(pl.Int32) - pl.col("R")).cast(pl.Int64))
+         .filter(pl.col("NACT").is_null() | (pl.col("NACT") <= pl.lit(pl.Series(c.cut)).gather(pl.col("SUBJ"))))
+         .with_columns(pl.min_horizontal(pl.col("PD").fill_null(NEVER), pl.col("DEATH")).alias("EV")))
+    adequate = acc.filter(pl.col("OVRLRESP") != "NE").select("SUBJ", "T")
+    last = (x.select("SUBJ", "EV", "NACT").join(adequate, on="SUBJ")
+            .filter(pl.col("T") < pl.min_horizontal(pl.col("EV"), pl.col("NACT").fill_null(NEVER)))
+            .group_by("SUBJ").agg(pl.col("T").max().alias("LA")))
+    x = x.join(last, on="SUBJ", how="left").with_columns(pl.col("LA").fill_null(0))
+
+    def day(rel: str) -> pl.Expr:
+        return (pl.col("R") + pl.col(rel)).cast(pl.Int32).cast(pl.Date).dt.to_string()
+
+    late = (x.filter((pl.col("EV") < NEVER) & (pl.col("NACT").is_null() | (pl.col("EV") <= pl.col("NACT")))
+                     & (pl.col("EV") - pl.col("LA") > gap))
+            .select("USUBJID", pl.when(pl.col("EV") == pl.col("PD")).then(pl.lit("PD")).otherwise(pl.lit("DEATH"))
+                    .alias("EVENT"), day("EV").alias("EVENT_DATE"), day("LA").alias("LAST_ADEQUATE_DATE"))
+            .sort("USUBJID"))
+    therapy = (x.filter(pl.col("NACT").is_not_null() & (pl.col("NACT") < pl.col("EV")))
+               .select("USUBJID", "CMTRT", day("NACT").alias("CMSTDTC"), day("LA").alias("LAST_ADEQUATE_DATE"))
+               .sort("USUBJID"))
+    return {"max_gap_days": gap, "event_after_two_missed_assessments": late.to_dicts(),
+            "new_anticancer_therapy_before_event": therapy.to_dicts()}
