@@ -362,7 +362,7 @@ def build_therapies(ctx: Context, rng) -> pl.DataFrame:
         _ids(ctx)[0], pl.lit("CM").alias("DOMAIN"), _ids(ctx)[1], "CMSEQ", "CMTRT", pl.col("CMTRT").alias("CMDECOD"),
         "CMCAT", "CMSCAT", "CMDOSE", "CMDOSU", "CMDOSFRQ",
         pl.when(pl.col("START") < 0).then(pl.lit("SCREENING")).otherwise(pl.lit("FOLLOW-UP")).alias("EPOCH"),
-        dtc.alias("CMSTDTC"), pl.lit(None, dtype=pl.String).alias("CMENDTC"),
+        dtc.alias("CMSTDTC"),
         pl.when(pl.col("PREC") == "day").then(compute_study_day(d, _randdt(ctx))).otherwise(None).alias("CMSTDY"),
         pl.when(pl.col("ONGOING")).then(pl.lit("ONGOING")).otherwise(None).alias("CMENRTPT"))
 
@@ -385,7 +385,7 @@ def build_screen_failure_therapies(dm: pl.DataFrame, ie: pl.DataFrame, rng) -> p
         pl.lit(None, dtype=pl.Float64).alias("CMDOSE"), pl.lit(None, dtype=pl.String).alias("CMDOSU"),
         pl.lit(None, dtype=pl.String).alias("CMDOSFRQ"), pl.lit("SCREENING").alias("EPOCH"),
         compute_iso_date(pl.col("RFICDTC").str.to_date() - pl.duration(days=pl.col("BACK")), "month").alias("CMSTDTC"),
-        pl.lit(None, dtype=pl.String).alias("CMENDTC"), pl.lit(None, dtype=pl.Int64).alias("CMSTDY"),
+        pl.lit(None, dtype=pl.Int64).alias("CMSTDY"),
         pl.lit(None, dtype=pl.String).alias("CMENRTPT"))
 
 

@@ -911,11 +911,10 @@ def _build_ie(subj: pl.DataFrame, failed: np.ndarray, codes: list[str], reasons:
                 pl.col("ROW").cum_count().over("ROW").cast(pl.Int64).alias("IESEQ"),
                 pl.when(pl.col("IECAT") == "INCLUSION").then(pl.lit("N")).otherwise(pl.lit("Y")).alias("IEORRES"),
                 pl.lit(SCREENING_VISITNUM).alias("VISITNUM"), pl.lit("SCREENING").alias("VISIT"),
-                pl.lit("SCREENING").alias("EPOCH"), compute_iso_date(pl.col("ENDSCRDT")).alias("IEDTC"),
-                pl.lit(None, dtype=pl.Int64).alias("IEDY"))          # screen failures: no RFSTDTC
+                pl.lit("SCREENING").alias("EPOCH"), compute_iso_date(pl.col("ENDSCRDT")).alias("IEDTC"))
             .with_columns(pl.col("IEORRES").alias("IESTRESC"))
             .select("STUDYID", "DOMAIN", "USUBJID", "IESEQ", "IETESTCD", "IETEST", "IECAT", "IEORRES",
-                    "IESTRESC", "VISITNUM", "VISIT", "EPOCH", "IEDTC", "IEDY"))
+                    "IESTRESC", "VISITNUM", "VISIT", "EPOCH", "IEDTC"))       # no IEDY: screen failures have no RFSTDTC
 
 
 def _build_dm(subj: pl.DataFrame, arms: dict[str, str]) -> pl.DataFrame:
