@@ -193,3 +193,100 @@ def test_some_records_are_dated_after_the_cutoff(study):
     for name, frame in d.items():
         for col in (c for c in frame.columns if c.endswith("DTC")):
             assert (frame[col].drop_nulls().str.slice(0, 10) <= extraction).all(), (name, col)
+
+
+# ---------------------------------------------------------------- outcome plausibility
+def _accepted_ovr(d, cutoff: str) -> pl.DataFrame:
+    ref = _reference(d)
+    return (d["rs"].filter((pl.col("RSTESTCD") == "OVRLRESP") & (pl.col("RSCAT") == "MRECIST")
+                           & (pl.col("RSEVAL") == "INDEPENDENT ASSESSOR") & (pl.col("RSACPTFL") == "Y")
+                           & (pl.col("RSDTC") <= cutoff))
+            .select("USUBJID", D=pl.col("RSDTC").str.to_date(), V="RSSTRESC").join(ref, on="USUBJID")
+            .filter(pl.col("D") >= pl.col("REF")).sort("USUBJID", "D"))
+
+
+def confirmed_orr(d, cutoff: str) -> dict[str, float]:
+    """DESIGN section 6: CR/PR confirmed by a CR (for CR) or CR/PR (for PR) >= 28 days
+    later, before the first PD, with at most one NE between; all randomized in the denominator."""
+    ovr = (_accepted_ovr(d, cutoff).with_columns(
+        PDB=(pl.col("V") == "PD").cast(pl.Int32).cum_sum().shift(1, fill_value=0).over("USUBJID"))
+        .filter(pl.col("PDB") == 0).with_columns(I=pl.int_range(pl.len()).over("USUBJID"),
+                                                 NE=(pl.col("V") == "NE").cast(pl.Int32).cum_sum().over("USUBJID")))
+    first = ovr.filter(pl.col("V").is_in(["CR", "PR"])).select("USUBJID", D1="D", V1="V", NE1="NE")
+    later = ovr.select("USUBJID", D2="D", V2="V", NE2="NE")
+    ok = (first.join(later, on="USUBJID").filter((pl.col("D2") - pl.col("D1")).dt.total_days() >= 28)
+          .filter(pl.when(pl.col("V1") == "CR").then(pl.col("V2") == "CR").otherwise(pl.col("V2").is_in(["CR", "PR"])))
+          .filter(pl.col("NE2") - pl.col("NE1") <= 1))
+    arms = d["dm"].filter(pl.col("RFSTDTC").is_not_null()).select("USUBJID", "ARMCD")
+    return dict(arms.with_columns(R=pl.col("USUBJID").is_in(ok["USUBJID"].implode()))
+                .group_by("ARMCD").agg(pl.col("R").mean()).iter_rows())
+
+
+def pfs_days(d, cutoff: str, max_gap: int) -> pl.DataFrame:
+    """PFS per DESIGN section 6 (accepted BICR, mRECIST): event = first PD or death; censored
+    at the last adequate assessment before new anticancer therapy, or when the event comes
+    more than ``max_gap`` days after it; time = date - randomization + 1."""
+    ref = d["dm"].filter(pl.col("RFSTDTC").is_not_null()).select("USUBJID", "ARMCD", REF=pl.col("RFSTDTC").str.to_date())
+    ovr = _accepted_ovr(d, cutoff)
+    pd_ = ovr.filter(pl.col("V") == "PD").group_by("USUBJID").agg(PD=pl.col("D").min())
+    dth = (d["dm"].filter(pl.col("DTHDTC").is_not_null() & (pl.col("DTHDTC").str.slice(0, 10) <= cutoff))
+           .select("USUBJID", DTH=pl.col("DTHDTC").str.to_date(strict=False)))
+    nact = (d["cm"].filter(pl.col("CMCAT") == "SUBSEQUENT ANTICANCER THERAPY").group_by("USUBJID")
+            .agg(NACT=pl.col("CMSTDTC").str.to_date().min()))
+    x = (ref.join(pd_, on="USUBJID", how="left").join(dth, on="USUBJID", how="left")
+         .join(nact, on="USUBJID", how="left").with_columns(EV=pl.min_horizontal("PD", "DTH")))
+    last = (ovr.filter(pl.col("V") != "NE").join(x.select("USUBJID", "EV", "NACT"), on="USUBJID")
+            .filter((pl.col("EV").is_null() | (pl.col("D") < pl.col("EV")))
+                    & (pl.col("NACT").is_null() | (pl.col("D") < pl.col("NACT"))))
+            .group_by("USUBJID").agg(LA=pl.col("D").max()))
+    x = x.join(last, on="USUBJID", how="left").with_columns(pl.coalesce("LA", "REF").alias("LA"))
+    event = (pl.col("EV").is_not_null() & (pl.col("NACT").is_null() | (pl.col("EV") <= pl.col("NACT")))
+             & ((pl.col("EV") - pl.col("LA")).dt.total_days() <= max_gap))
+    return x.with_columns(E=event, DAYS=(pl.when(event).then(pl.col("EV")).otherwise(pl.col("LA"))
+                                         - pl.col("REF")).dt.total_days() + 1)
+
+
+def km_median(days: list[int], events: list[bool]) -> float:
+    """Kaplan-Meier median (inf when not reached)."""
+    surv, at_risk = 1.0, len(days)
+    for t in sorted(set(days)):
+        d = sum(1 for x, e in zip(days, events) if x == t and e)
+        if d:
+            surv *= 1 - d / at_risk
+            if surv <= 0.5:
+                return float(t)
+        at_risk -= sum(1 for x in days if x == t)
+    return float("inf")
+
+
+def test_confirmed_orr_is_highest_in_a_and_lowest_in_d(study):
+    d, truth = study
+    orr = confirmed_orr(d, truth["cutoff"])
+    assert orr["A"] == max(orr.values()) and orr["D"] == min(orr.values()), orr
+    assert orr["A"] > orr["D"]
+
+
+def test_median_pfs_is_longest_in_a(study):
+    d, truth = study
+    pfs = pfs_days(d, truth["cutoff"], truth["pfs_facts_bicr_mrecist"]["max_gap_days"])
+    medians = {arm: km_median(g["DAYS"].to_list(), g["E"].to_list())
+               for (arm,), g in pfs.group_by("ARMCD")}
+    assert medians["A"] == max(medians.values()) and medians["A"] > medians["D"], medians
+
+
+def test_truth_pfs_facts_are_what_the_censoring_rules_find(study):
+    """The truth file's PFS facts, which the efficacy analysis is tested against, re-derived
+    from RS, DM and CM: events after two missed assessments and therapy before the event."""
+    d, truth = study
+    facts = truth["pfs_facts_bicr_mrecist"]
+    gap = facts["max_gap_days"]
+    assert gap == 2 * 42 + 7
+    x = pfs_days(d, truth["cutoff"], gap)
+    late = x.filter(pl.col("EV").is_not_null() & (pl.col("NACT").is_null() | (pl.col("EV") <= pl.col("NACT")))
+                    & ((pl.col("EV") - pl.col("LA")).dt.total_days() > gap))
+    assert set(late["USUBJID"]) == {f["USUBJID"] for f in facts["event_after_two_missed_assessments"]}
+    assert late.height > 0
+    before = x.filter(pl.col("NACT").is_not_null() & (pl.col("NACT") <= pl.lit(truth["cutoff"]).str.to_date())
+                      & (pl.col("EV").is_null() | (pl.col("NACT") < pl.col("EV"))))
+    assert set(before["USUBJID"]) == {f["USUBJID"] for f in facts["new_anticancer_therapy_before_event"]}
+    assert before.height > 0

@@ -426,7 +426,14 @@ def build_disposition(ctx: Context, pr_long: pl.DataFrame, ex_long: pl.DataFrame
     last_seen = np.maximum(last_seen, np.where(any_tx & (last_tx < NEVER), last_tx, -NEVER))
     death_abs = c.rand + t_death
     month_start = days_to_dates(np.where(dth, death_abs, 0)).dt.month_start().cast(pl.Int32).to_numpy().astype(np.int64) - c.rand
-    partial_ok = dth & (last_seen + 60 < month_start) & (month_start >= 0) & (t_death <= c.cut)
+    # a death known to the month only: after progression (so PFS does not hinge on the
+    # imputed day), two months after every other record of the subject, before the cutoff
+    acc_pd = (ctx.assessments.filter(pl.col("ACPT") & (pl.col("CRIT") == 0) & (pl.col("OVRLRESP") == "PD"))
+              .group_by("SUBJ").agg(pl.col("T").min()))
+    bicr_pd = np.full(n, NEVER)
+    bicr_pd[acc_pd["SUBJ"].to_numpy()] = acc_pd["T"].to_numpy()
+    partial_ok = (dth & (last_seen + 60 < month_start) & (month_start >= 0) & (t_death <= c.cut)
+                  & (bicr_pd < last_seen))
     partial_idx = np.flatnonzero(partial_ok)[: (1 if n < 1000 else max(1, n // 1000))]
 
     def iso_rel(rel):

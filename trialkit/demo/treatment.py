@@ -771,7 +771,9 @@ def _pfs_facts(c: Cohort, asof: pl.DataFrame, eot: dict, cm: pl.DataFrame, proto
     x = (rand.join(first_pd, on="SUBJ", how="left")
          .join(nact, on="USUBJID", how="left")
          .with_columns(NACT=(pl.col("D").cast(pl.Int32) - pl.col("R")).cast(pl.Int64))
-         .filter(pl.col("NACT").is_null() | (pl.col("NACT") <= pl.lit(pl.Series(c.cut)).gather(pl.col("SUBJ"))))
+         # therapy started after the cutoff is not known at the cutoff
+         .with_columns(pl.when(pl.col("NACT") <= pl.lit(pl.Series(c.cut)).gather(pl.col("SUBJ")))
+                       .then(pl.col("NACT")).alias("NACT"))
          .with_columns(pl.min_horizontal(pl.col("PD").fill_null(NEVER), pl.col("DEATH")).alias("EV")))
     adequate = acc.filter(pl.col("OVRLRESP") != "NE").select("SUBJ", "T")
     last = (x.select("SUBJ", "EV", "NACT").join(adequate, on="SUBJ")
