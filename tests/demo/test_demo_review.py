@@ -196,3 +196,29 @@ def test_truth_best_response_and_orr_agree_with_rs(demo_dir, default_study):
     for code, rate in truth["orr_bicr_mrecist_unconfirmed"].items():
         members = [u for u in derived if arm[u] == code]
         assert rate == pytest.approx(sum(derived[u] in ("CR", "PR") for u in members) / len(members))
+
+
+def test_time_to_response_is_arm_specific(large_study):
+    """cTACE responds at the first scan; SIRT (with or without immunotherapy) responses
+    come later and deepen over months (accepted BICR, mRECIST)."""
+    rand = _randomized(large_study)
+    first = (large_study["rs"].filter((pl.col("RSTESTCD") == "OVRLRESP") & (pl.col("RSCAT") == "MRECIST") & BICR
+                                      & pl.col("RSSTRESC").is_in(["CR", "PR"]))
+             .join(rand, on="USUBJID")
+             .with_columns(DAY=(pl.col("RSDTC").str.to_date() - pl.col("RANDDT")).dt.total_days() + 1)
+             .group_by("USUBJID", "ARMCD").agg(pl.col("DAY").min(), pl.col("VISITNUM").min()))
+    by = {arm: g for (arm,), g in first.group_by("ARMCD")}
+    at_first_scan = {arm: (g["VISITNUM"] == 1).mean() for arm, g in by.items()}
+    assert at_first_scan["D"] >= 0.8, at_first_scan
+    assert all(at_first_scan[a] <= 0.65 for a in "ABC"), at_first_scan
+    assert by["C"]["DAY"].median() >= by["D"]["DAY"].median() + 21
+
+
+def test_new_lesions_are_sometimes_equivocal_first(large_study):
+    """An equivocal new lesion is confirmed (unequivocal) at the next scan or not seen again."""
+    rs = large_study["rs"].filter((pl.col("RSTESTCD") == "NEWLPROG") & (pl.col("RSCAT") == "MRECIST") & BICR)
+    assert set(rs["RSSTRESC"]) == {"EQUIVOCAL", "UNEQUIVOCAL"}
+    eq = rs.filter(pl.col("RSSTRESC") == "EQUIVOCAL").select("USUBJID", E=pl.col("RSDTC"))
+    later = rs.filter(pl.col("RSSTRESC") == "UNEQUIVOCAL").select("USUBJID", U=pl.col("RSDTC"))
+    confirmed = eq.join(later, on="USUBJID").filter(pl.col("U") > pl.col("E")).select("USUBJID").unique()
+    assert 0 < confirmed.height < eq.select("USUBJID").unique().height

@@ -161,11 +161,18 @@ def build_adverse_events(ctx: Context, rng, fates: dict) -> pl.DataFrame:
     add(stop, onset, onset + rng.integers(10, 60, stop.size), terms, rng.integers(3, 5, stop.size),
         "DRUG WITHDRAWN", trt_keys, np.ones(stop.size, bool), np.ones(stop.size, bool))
     # background AEs of treatment (never change a dose)
-    treated = ~c.never_treated & (eot["last_tx_day"] >= 0)
+    # treatment-emergent: from the first exposure (EX or study-treatment PR) on
+    first = pl.concat([ctx.ex_long.select("SUBJ", D="START"),
+                       ctx.pr_long.filter(pl.col("PRCAT") == "STUDY TREATMENT").select("SUBJ", D="REL")]
+                      ).group_by("SUBJ").agg(pl.col("D").min())
+    first_tx = np.full(n, NEVER)
+    first_tx[first["SUBJ"].to_numpy()] = first["D"].to_numpy()
+    treated = ~c.never_treated & (eot["last_tx_day"] >= 0) & (first_tx < NEVER)
     count = np.where(treated, rng.poisson(BACKGROUND_MEAN[c.arm_idx]), 0)
     subj = np.repeat(np.arange(n), count)
     span_hi = np.minimum(eot["last_tx_day"] + 28, limit)[subj]
-    start = 1 + np.floor(rng.random(subj.size) * np.maximum(span_hi, 1)).astype(np.int64)
+    lo = first_tx[subj]
+    start = lo + np.floor(rng.random(subj.size) * np.maximum(span_hi - lo + 1, 1)).astype(np.int64)
     arm = c.arm_idx[subj]
     cum = np.cumsum(BACKGROUND_P / BACKGROUND_P.sum(axis=1, keepdims=True), axis=1)[arm]
     terms = BACKGROUND_TERMS[(rng.random(subj.size)[:, None] > cum).sum(axis=1).clip(0, BACKGROUND_TERMS.size - 1)]
