@@ -66,6 +66,17 @@ def days_to_dates(days: np.ndarray) -> pl.Series:
     return out
 
 
+def iso_dates(days: np.ndarray) -> pl.Series:
+    """ISO 8601 text of days since 1970-01-01 through :func:`compute_iso_date` (null for
+    :data:`NEVER`): the truth file's dates.
+
+    Example:
+        >>> iso_dates(np.array([20454, NEVER])).to_list()
+        ['2026-01-01', None]
+    """
+    return pl.select(compute_iso_date(pl.lit(days_to_dates(days)))).to_series()
+
+
 class ClinicCalendar:
     """Working days of a country between two dates, with vectorized look-ups.
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from trialkit.demo.dates import NEVER, compute_iso_date, days_to_dates
+from trialkit.demo.dates import NEVER, compute_iso_date, days_to_dates, iso_dates
 from trialkit.demo.screening import LB_COLUMNS, build_lab_records
 from trialkit.derive.days import compute_study_day
 
@@ -444,7 +444,7 @@ def build_disposition(ctx: Context, pr_long: pl.DataFrame, ex_long: pl.DataFrame
     partial_idx = np.flatnonzero(partial_ok)[: (1 if n < 1000 else max(1, n // 1000))]
 
     def iso_rel(rel):
-        return compute_iso_series(np.where(rel >= NEVER // 2, NEVER, c.rand + rel))
+        return iso_dates(np.where(rel >= NEVER // 2, NEVER, c.rand + rel))
 
     dthdtc = iso_rel(np.where(dth, t_death, NEVER))
     dthdtc_full = dthdtc.clone()
@@ -496,11 +496,6 @@ def build_disposition(ctx: Context, pr_long: pl.DataFrame, ex_long: pl.DataFrame
                           for i in partial_idx for dom, var in (("DM", "DTHDTC"), ("DM", "RFENDTC"), ("DS", "DSSTDTC"))],
     }
     return disposition, dm_updates, info
-
-
-def compute_iso_series(days: np.ndarray) -> pl.Series:
-    """ISO text of days since 1970-01-01 (null for NEVER) through :func:`compute_iso_date`."""
-    return pl.select(compute_iso_date(pl.lit(days_to_dates(days)))).to_series()
 
 
 # ---------------------------------------------------------------- SV

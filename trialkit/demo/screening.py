@@ -770,6 +770,27 @@ def generate_screening(*, n_randomized: int, seed: int, cutoff: datetime.date, p
     rand_layout = layout.take(randomized["ROW"].to_numpy())
     randomized = randomized.drop("ROW")
 
+    truth = _screening_truth(studyid, plan, rz, subj, ie, rescreen_pairs, never_rows, maa_rows, reasons, values,
+                             partial_ds, protocol)
+    sv = subj.select("STUDYID", pl.lit("SV").alias("DOMAIN"), "USUBJID", pl.lit(SCREENING_VISITNUM).alias("VISITNUM"),
+                     pl.lit("SCREENING").alias("VISIT"), pl.lit("SCREENING").alias("EPOCH"),
+                     compute_iso_date(pl.col("RFICDT")).alias("SVSTDTC"),
+                     compute_iso_date(pl.max_horizontal("LBDT", "IMGDT")).alias("SVENDTC"),
+                     compute_study_day(pl.col("RFICDT"), pl.col("RANDDT")).alias("SVSTDY"),
+                     compute_study_day(pl.max_horizontal("LBDT", "IMGDT"), pl.col("RANDDT")).alias("SVENDY"))
+    datasets = {"dm": dm, "ds": ds, "ie": ie, "lb": _findings_lb(subj), "vs": _findings_vs(subj), "qs": qs,
+                "fa": _findings_fa(subj), "pr": pr, "sv": sv}
+    return Screening(datasets=datasets, randomized=randomized, layout=rand_layout, truth=truth)
+
+
+def _screening_truth(studyid, plan: _Plan, rz, subj, ie, rescreen_pairs, never_rows, maa_rows, reasons, values,
+                     partial_ds, protocol) -> dict[str, Any]:
+    """The screening half of ``demo_truth.json``: counts, screen failures and their IE codes,
+    rescreening, the never-treated subject, the planted eligibility discrepancies, the
+    randomization scheme (an assumption) and the partial dates."""
+    arms = {a["armcd"]: a["arm"] for a in protocol.arms}
+    n_total = plan.n_total
+    inel_rows, inel_codes = reasons["ineligible"]
     usub = subj["USUBJID"].to_numpy()
     sf_codes = ie.group_by("USUBJID", maintain_order=True).agg(pl.col("IETESTCD"))
     uns_rows, uns_codes = reasons["unsupported"]
@@ -810,15 +831,7 @@ def generate_screening(*, n_randomized: int, seed: int, cutoff: datetime.date, p
              .select("USUBJID", "BRTHDTC", "BRTHDT").sort("USUBJID").iter_rows()]
             + partial_ds, key=lambda d: (d["domain"], d["usubjid"])),
     }
-    sv = subj.select("STUDYID", pl.lit("SV").alias("DOMAIN"), "USUBJID", pl.lit(SCREENING_VISITNUM).alias("VISITNUM"),
-                     pl.lit("SCREENING").alias("VISIT"), pl.lit("SCREENING").alias("EPOCH"),
-                     compute_iso_date(pl.col("RFICDT")).alias("SVSTDTC"),
-                     compute_iso_date(pl.max_horizontal("LBDT", "IMGDT")).alias("SVENDTC"),
-                     compute_study_day(pl.col("RFICDT"), pl.col("RANDDT")).alias("SVSTDY"),
-                     compute_study_day(pl.max_horizontal("LBDT", "IMGDT"), pl.col("RANDDT")).alias("SVENDY"))
-    datasets = {"dm": dm, "ds": ds, "ie": ie, "lb": _findings_lb(subj), "vs": _findings_vs(subj), "qs": qs,
-                "fa": _findings_fa(subj), "pr": pr, "sv": sv}
-    return Screening(datasets=datasets, randomized=randomized, layout=rand_layout, truth=truth)
+    return truth
 
 
 def _subject_frame(rng: np.random.Generator, plan: _Plan, sched: dict, values: dict, studyid: str,

@@ -60,7 +60,7 @@ import numpy as np
 import polars as pl
 
 from trialkit.demo import events
-from trialkit.demo.dates import NEVER, days_to_dates, to_day
+from trialkit.demo.dates import NEVER, compute_iso_date, days_to_dates, iso_dates, to_day
 from trialkit.demo.screening import SEGMENTS, Layout
 from trialkit.demo.tumor import (DiseaseInput, _pick_share, build_tumor_domains, simulate_disease,
                                  summarize_best_response)
@@ -638,15 +638,15 @@ def _ex_domain(ex_long: pl.DataFrame, subjects: pl.DataFrame, protocol) -> pl.Da
 
 # ---------------------------------------------------------------- truth
 def _rows(usubjid: pl.Series, rand: np.ndarray, idx, rule, rel) -> list[dict]:
-    dates = days_to_dates(rand + rel)
-    return [{"USUBJID": u, "RULE": rule, "DATE": d.isoformat()}
-            for u, d in zip(usubjid.gather(idx).to_list(), dates.gather(idx).to_list())]
+    idx = np.asarray(idx, dtype=np.int64)
+    return pl.DataFrame({"USUBJID": usubjid.gather(idx), "RULE": [rule] * idx.size,
+                         "DATE": iso_dates((rand + rel)[idx])}).to_dicts()
 
 
-def _truth(c: Cohort, eot, plant, flag, proc, cam, apa, ctace, disease, assessments, ae, cm, death_info, protocol,
-           datasets, disposition, dm_updates) -> dict:
+def _deviation_truth(c: Cohort, eot, plant, flag, proc, cam, apa, ctace, protocol) -> list[dict]:
+    """One row per planted offending record (USUBJID, RULE, DATE): the dose, session or
+    apatinib interval; for CTACE_OVER_LIMIT each session beyond the limit in the window."""
     usubjid = c.frame["USUBJID"]
-    cut = c.cut
     deviations = []
     doses = cam["doses"]
     deviations += _rows(usubjid, c.rand, plant["CAM_FIRST_DOSE_LATE"], "CAM_FIRST_DOSE_LATE", doses[0][1])
@@ -666,6 +666,16 @@ def _truth(c: Cohort, eot, plant, flag, proc, cam, apa, ctace, disease, assessme
     deviations += _rows(usubjid, c.rand, plant["ARM_MISMATCH"], "ARM_MISMATCH", doses[0][1])
     deviations.sort(key=lambda r: (r["USUBJID"], r["RULE"], r["DATE"]))
 
+    return deviations
+
+
+def _truth(c: Cohort, eot, plant, flag, proc, cam, apa, ctace, disease, assessments, ae, cm, death_info, protocol,
+           datasets, disposition, dm_updates) -> dict:
+    usubjid = c.frame["USUBJID"]
+    cut = c.cut
+    doses = cam["doses"]
+    has_sirt1 = c.gets["SIRT"] & ~c.never_treated & (proc["sirt1"] <= eot["last_tx_day"])
+    deviations = _deviation_truth(c, eot, plant, flag, proc, cam, apa, ctace, protocol)
     cam_p = protocol.treatment("CAMRELIZUMAB")
     on_time_hi = int(cam_p["interval_days"]) + int(cam_p["window_days"])
     latest = int(cam_p["interval_days"]) + int(protocol.raw["visits"]["holiday_delay_max_days"])
@@ -673,15 +683,15 @@ def _truth(c: Cohort, eot, plant, flag, proc, cam, apa, ctace, disease, assessme
     for (k0, d0, ok0), (k1, d1, ok1) in zip(doses, doses[1:]):
         gap = d1 - d0
         m = ok0 & ok1 & (gap > on_time_hi) & (gap <= latest) & (d1 <= c.horizon)
-        delays += [{"USUBJID": u, "DATE": d.isoformat()} for u, d in
-                   zip(usubjid.filter(pl.Series(m)).to_list(), days_to_dates(c.rand + d1).filter(pl.Series(m)).to_list())]
+        delays += pl.DataFrame({"USUBJID": usubjid.filter(pl.Series(m)),
+                                "DATE": iso_dates(c.rand + d1).filter(pl.Series(m))}).to_dicts()
     delays.sort(key=lambda r: (r["USUBJID"], r["DATE"]))
     h = cam["holds"]
     given = (h["DOSE"] < NEVER // 2) & (h["DOSE"] <= c.horizon[h["SUBJ"]])
     hs = h["SUBJ"][given]
     holds = (pl.DataFrame({"USUBJID": usubjid.gather(hs),
-                           "DATE": days_to_dates(c.rand[hs] + h["DOSE"][given]).dt.to_string(),
-                           "AESTDTC": days_to_dates(c.rand[hs] + h["ONSET"][given]).dt.to_string()})
+                           "DATE": iso_dates(c.rand[hs] + h["DOSE"][given]),
+                           "AESTDTC": iso_dates(c.rand[hs] + h["ONSET"][given])})
              .sort("USUBJID", "DATE").to_dicts())
 
     # ---- response facts as of the cutoff (what a report at the default cutoff sees) ----
@@ -729,12 +739,12 @@ def _truth(c: Cohort, eot, plant, flag, proc, cam, apa, ctace, disease, assessme
             proc["own_map2"][has_sirt1 & proc["staged"] & (proc["sirt2"] <= eot["last_tx_day"])
                              & (proc["sirt2"] <= c.horizon)].tolist())],
         "missed_assessments": missed,
-        "unscheduled_assessments": [{"USUBJID": u, "DATE": d.isoformat()} for u, d in zip(
+        "unscheduled_assessments": [{"USUBJID": u, "DATE": d} for u, d in zip(
             usubjid.gather(uns["SUBJ"]).to_list(),
-            days_to_dates(c.rand[uns["SUBJ"].to_numpy()] + uns["T"].to_numpy()).to_list())],
+            iso_dates(c.rand[uns["SUBJ"].to_numpy()] + uns["T"].to_numpy()).to_list())],
         "equivocal_new_lesions": pl.DataFrame({
             "USUBJID": usubjid.gather(eq["SUBJ"]),
-            "DATE": days_to_dates(c.rand[eq["SUBJ"].to_numpy()] + eq["T"].to_numpy()).dt.to_string(),
+            "DATE": iso_dates(c.rand[eq["SUBJ"].to_numpy()] + eq["T"].to_numpy()),
             "CONFIRMED": eq["CONFIRMED"]}).to_dicts(),
         "bor_bicr_mrecist_unconfirmed": dict(zip(usubjid.to_list(), bor_all.tolist())),
         "orr_bicr_mrecist_unconfirmed": orr,
@@ -782,7 +792,7 @@ def _pfs_facts(c: Cohort, asof: pl.DataFrame, eot: dict, cm: pl.DataFrame, proto
     x = x.join(last, on="SUBJ", how="left").with_columns(pl.col("LA").fill_null(0))
 
     def day(rel: str) -> pl.Expr:
-        return (pl.col("R") + pl.col(rel)).cast(pl.Int32).cast(pl.Date).dt.to_string()
+        return compute_iso_date((pl.col("R") + pl.col(rel)).cast(pl.Int32).cast(pl.Date))
 
     late = (x.filter((pl.col("EV") < NEVER) & (pl.col("NACT").is_null() | (pl.col("EV") <= pl.col("NACT")))
                      & (pl.col("EV") - pl.col("LA") > gap))

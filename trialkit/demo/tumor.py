@@ -286,10 +286,36 @@ def simulate_disease(d: DiseaseInput, *, protocol, rng, calendar) -> Disease:
     les = _baseline_lesions(rng, d)
     scans = _scan_schedule(rng, d, course, calendar, interval, window)
     subj, vnum, t = scans["subj"], scans["vnum"], scans["t"]
-    n_scans = subj.size
-    a = d.arm_idx[subj]
+    fractions = _latent_fractions(d, course, les, subj, t)
+    states = _new_lesion_states(rng, n, course, subj, t, vnum)
+    assessments = derive_time_point_responses(
+        _read_scans(rng, d, course, les, subj, t, vnum, fractions, states, interval), protocol)
+    equivocal, equivocal_lead = states["equivocal"], states["equivocal_lead"]
 
-    # --- latent values at each scan, per target lesion ------------------------------------------
+    # --- first investigator mRECIST PD; scans stop after it (sometimes one more), death after it
+    inv_pd = (assessments.filter((pl.col("READER") == 1) & (pl.col("CRIT") == 0) & (pl.col("OVRLRESP") == "PD"))
+              .group_by("SUBJ").agg(pl.col("T").min()))
+    pd_rel = np.full(n, np.inf)
+    pd_rel[inv_pd["SUBJ"].to_numpy()] = inv_pd["T"].to_numpy()
+    post_pd_death = np.floor(pd_rel + 14 + rng.exponential(420, n))
+    t_death = np.where(scans["death_plant"], d.t_death0, np.minimum(d.t_death0, post_pd_death))
+    confirm = rng.random(n) < P_CONFIRMATORY_SCAN_AFTER_PD
+    n_after_pd = _cumsum_by_group((t > pd_rel[subj]).astype(np.int64), subj)
+    keep = (n_after_pd <= confirm[subj].astype(int)) & (t < t_death[subj])
+    kept = pl.DataFrame({"SUBJ": subj.astype(np.int32), "T": t.astype(np.int32)}).filter(pl.Series(keep))
+    assessments = _adjudicate(assessments.join(kept, on=["SUBJ", "T"], how="semi"), rng, n,
+                              sd_min_days=int(resp["sd_min_days"]))
+    eq = pl.DataFrame({"SUBJ": subj.astype(np.int32), "T": t.astype(np.int32), "EQ": equivocal,
+                       "CONFIRMED": equivocal_lead}).filter(pl.col("EQ") & pl.Series(keep)).drop("EQ")
+    lesions = {"E2": les["e2"], "N_NT2": les["n_nt2"], "HAS_NT1": d.pvtt, "MRI": les["mri"]}
+    return Disease(assessments=assessments, lesions=lesions, pd_rel=pd_rel, t_death=t_death,
+                   missed=scans["missed"], planted=scans["planted"], equivocal=eq)
+
+
+def _latent_fractions(d: DiseaseInput, course: dict, les: dict, subj: np.ndarray, t: np.ndarray) -> dict:
+    """Per scan: the viable fraction of each target lesion (mRECIST), its whole-lesion
+    counterpart (RECIST 1.1) and the non-target lesions' viable fraction."""
+    a = d.arm_idx[subj]
     t_prog = course["t_prog"][subj]
     lag, tau = course["lag"][subj], course["tau"][subj]
     sys_depth = np.where(np.isfinite(d.start_main[subj]), SYSTEMIC_DEPTH[a], 1.0)
@@ -308,6 +334,13 @@ def simulate_disease(d: DiseaseInput, *, protocol, rng, calendar) -> Disease:
         f_les.append(f)
         f_rec_les.append(f_rec)
     f_nt = _lesion_fraction(np.minimum(t, t_prog), les["start_nt"][subj], lag, tau, course["depth"][subj])
+    return {"f": f_les, "f_rec": f_rec_les, "f_nt": f_nt}
+
+
+def _new_lesion_states(rng, n: int, course: dict, subj: np.ndarray, t: np.ndarray, vnum: np.ndarray) -> dict:
+    """Per scan: scans since the latent progression, and the equivocal findings (a new lesion
+    seen one scan early, or a transient finding not confirmed at the next scan)."""
+    t_prog = course["t_prog"][subj]
     after = (t >= t_prog).astype(np.int64)
     cnt_after = _cumsum_by_group(after, subj)
     nxt_after = np.r_[after[1:], 0] * np.r_[subj[1:] == subj[:-1], False]
@@ -320,6 +353,18 @@ def simulate_disease(d: DiseaseInput, *, protocol, rng, calendar) -> Disease:
     transient = trans_subj[subj] & (vnum == trans_k[subj]) & (after == 0) & ~last_pre
     equivocal = (equivocal_lead | transient)
 
+    return {"cnt_after": cnt_after, "prog_new": prog_new, "equivocal": equivocal,
+            "equivocal_lead": equivocal_lead}
+
+
+def _read_scans(rng, d: DiseaseInput, course: dict, les: dict, subj: np.ndarray, t: np.ndarray, vnum: np.ndarray,
+                fractions: dict, states: dict, interval: int) -> pl.DataFrame:
+    """Every reader's lesion values and non-target/new-lesion states per scan and criteria:
+    three readers (two BICR radiologists, the investigator) x two criteria."""
+    n, n_scans = d.arm_idx.shape[0], subj.size
+    t_prog = course["t_prog"][subj]
+    f_les, f_rec_les, f_nt = fractions["f"], fractions["f_rec"], fractions["f_nt"]
+    cnt_after, prog_new, equivocal = states["cnt_after"], states["prog_new"], states["equivocal"]
     frames = []
     for r, reader in enumerate(READERS):            # three readers x two criteria
         lag_r = (rng.random(n) < P_READER_LAG).astype(int)[subj]
@@ -366,28 +411,9 @@ def simulate_disease(d: DiseaseInput, *, protocol, rng, calendar) -> Disease:
                 "E2": les["e2"][subj], "E3": np.zeros(n_scans, dtype=bool),
                 "NT1": nt1.astype(np.int8), "NT2": nt2.astype(np.int8), "NEWST": new_state.astype(np.int8),
             }, nan_to_null=True))
-    assessments = pl.concat(frames)
+    out = pl.concat(frames)
     del frames
-    assessments = derive_time_point_responses(assessments, protocol)
-
-    # --- first investigator mRECIST PD; scans stop after it (sometimes one more), death after it
-    inv_pd = (assessments.filter((pl.col("READER") == 1) & (pl.col("CRIT") == 0) & (pl.col("OVRLRESP") == "PD"))
-              .group_by("SUBJ").agg(pl.col("T").min()))
-    pd_rel = np.full(n, np.inf)
-    pd_rel[inv_pd["SUBJ"].to_numpy()] = inv_pd["T"].to_numpy()
-    post_pd_death = np.floor(pd_rel + 14 + rng.exponential(420, n))
-    t_death = np.where(scans["death_plant"], d.t_death0, np.minimum(d.t_death0, post_pd_death))
-    confirm = rng.random(n) < P_CONFIRMATORY_SCAN_AFTER_PD
-    n_after_pd = _cumsum_by_group((t > pd_rel[subj]).astype(np.int64), subj)
-    keep = (n_after_pd <= confirm[subj].astype(int)) & (t < t_death[subj])
-    kept = pl.DataFrame({"SUBJ": subj.astype(np.int32), "T": t.astype(np.int32)}).filter(pl.Series(keep))
-    assessments = _adjudicate(assessments.join(kept, on=["SUBJ", "T"], how="semi"), rng, n,
-                              sd_min_days=int(resp["sd_min_days"]))
-    eq = pl.DataFrame({"SUBJ": subj.astype(np.int32), "T": t.astype(np.int32), "EQ": equivocal,
-                       "CONFIRMED": equivocal_lead}).filter(pl.col("EQ") & pl.Series(keep)).drop("EQ")
-    lesions = {"E2": les["e2"], "N_NT2": les["n_nt2"], "HAS_NT1": d.pvtt, "MRI": les["mri"]}
-    return Disease(assessments=assessments, lesions=lesions, pd_rel=pd_rel, t_death=t_death,
-                   missed=scans["missed"], planted=scans["planted"], equivocal=eq)
+    return out
 
 
 def _adjudicate(assessments: pl.DataFrame, rng, n: int, *, sd_min_days: int) -> pl.DataFrame:
@@ -504,14 +530,6 @@ def derive_time_point_responses(assessments: pl.DataFrame, protocol) -> pl.DataF
 
 
 # --- SDTM builders -------------------------------------------------------------------------------
-
-def _visit(protocol) -> pl.Expr:
-    weeks_per_visit = int(protocol.response["assessment_interval_days"]) // 7
-    k = pl.col("VNUM").floor().cast(pl.Int32)
-    return (pl.when(pl.col("VNUM") == 0).then(pl.lit("SCREENING"))
-            .when(pl.col("VNUM") != pl.col("VNUM").floor()).then(pl.lit("UNSCHEDULED"))
-            .otherwise(pl.format("WEEK {}", k * weeks_per_visit)))
-
 
 def _visit_enum(vnums: list[float], protocol) -> pl.Expr:
     """VISIT from VNUM as an Enum (SCREENING, WEEK 6k, UNSCHEDULED)."""
@@ -653,36 +671,7 @@ def build_tumor_domains(assessments: pl.DataFrame, subjects: pl.DataFrame, proto
         pl.col("_DT").alias("TRDTC"), compute_study_day(pl.col("_DT"), pl.col("RANDDT")).alias("TRDY"),
     )
 
-    # ---- TU: lesions identified at baseline (per reader), new lesions when first seen ----
-    base = a.filter((pl.col("VNUM") == 0) & (pl.col("CRIT") == 0))
-    first_new = (a.filter((pl.col("NEWST") > 0) & (pl.col("CRIT") == 0)).sort("T")
-                 .group_by("SUBJ", "READER", maintain_order=True).first())
-    tu = pl.concat([_lesions(base, common).filter(pl.col("LES") != 6),
-                    _lesions(first_new, common).filter(pl.col("LES") == 6)])
-    loc = subjects.select("SUBJ", *[f"LOC{j}" for j in range(10)], *[f"LAT{j}" for j in range(10)],
-                          "PVLOC", "NEWLOC", "NEWLAT")
-    # the FA tumour behind each liver lesion: T01 slot 0, T02 slot 1, NT02.. the next slots
-    slot = (pl.when(les == 1).then(0).when(les == 2).then(1)
-            .otherwise(pl.col("NTI").cast(pl.Int32) + 1 + pl.col("_E2").cast(pl.Int32)))
-    tu = (tu.join(a.filter(pl.col("VNUM") == 0).select("SUBJ", pl.col("E2").alias("_E2")).unique("SUBJ"),
-                  on="SUBJ", how="left")
-          .join(loc, on="SUBJ", how="left").with_columns(slot.alias("_SLOT"), date))
-    tuloc = pl.coalesce([pl.when(pl.col("_SLOT") == j).then(pl.col(f"LOC{j}")) for j in range(10)])
-    tulat = pl.coalesce([pl.when(pl.col("_SLOT") == j).then(pl.col(f"LAT{j}")) for j in range(10)])
-    tu = _number_seq(tu, "TU", ["T", "READER", "LES", "NTI"]).lazy().select(
-        ids[0], pl.lit("TU").alias("DOMAIN"), ids[1], "TUSEQ",
-        pl.concat_str([_READER_PREFIX, _LESION_CODE]).alias("TULNKID"),
-        pl.lit("TUMIDENT").alias("TUTESTCD"), pl.lit("Tumor Identification").alias("TUTEST"),
-        pl.when(measured).then(pl.lit("TARGET")).when(les == 6).then(pl.lit("NEW"))
-        .otherwise(pl.lit("NON-TARGET")).alias("TUORRES"),
-        pl.when(measured).then(pl.lit("TARGET")).when(les == 6).then(pl.lit("NEW"))
-        .otherwise(pl.lit("NON-TARGET")).alias("TUSTRESC"),
-        pl.when(les == 4).then(pl.col("PVLOC")).when(les == 6).then(pl.col("NEWLOC")).otherwise(tuloc).alias("TULOC"),
-        pl.when(les == 4).then(pl.col("LAT0")).when(les == 6).then(pl.col("NEWLAT")).otherwise(tulat).alias("TULAT"),
-        method.alias("TUMETHOD"), *_reader_cols("TU", protocol),
-        pl.col("VNUM").alias("VISITNUM"), _visit(protocol).alias("VISIT"),
-        pl.col("_DT").alias("TUDTC"), compute_study_day(pl.col("_DT"), pl.col("RANDDT")).alias("TUDY"),
-    )
+    tu = _tu_domain(a, subjects, common, ids, date, method, visit, protocol)
 
     # ---- RS: time-point responses after baseline (lazily, as TR, from the same rows) ----
     tests = ("TRGRESP", "NTRGRESP", "NEWLPROG", "OVRLRESP")
@@ -710,6 +699,45 @@ def build_tumor_domains(assessments: pl.DataFrame, subjects: pl.DataFrame, proto
               *_reader_cols("RS", protocol), pl.col("VNUM").alias("VISITNUM"), visit.alias("VISIT"),
               pl.col("_DT").alias("RSDTC"), compute_study_day(pl.col("_DT"), pl.col("RANDDT")).alias("RSDY")))
     return {"tu": tu, "tr": tr, "rs": rs}
+
+
+def _tu_domain(a: pl.DataFrame, subjects: pl.DataFrame, common: list, ids: list, date: pl.Expr, method: pl.Expr,
+               visit: pl.Expr, protocol) -> pl.LazyFrame:
+    """TU: the lesions each reader identified at baseline (the screening scan), each FA
+    tumour in its segment and lobe, and new lesions on the scan where the reader first saw them."""
+    les = pl.col("LES")
+    measured = les <= 2
+    base = a.filter((pl.col("VNUM") == 0) & (pl.col("CRIT") == 0))
+    first_new = (a.filter((pl.col("NEWST") > 0) & (pl.col("CRIT") == 0)).sort("T")
+                 .group_by("SUBJ", "READER", maintain_order=True).first())
+    tu = pl.concat([_lesions(base, common).filter(pl.col("LES") != 6),
+                    _lesions(first_new, common).filter(pl.col("LES") == 6)])
+    loc = subjects.select("SUBJ", *[f"LOC{j}" for j in range(10)], *[f"LAT{j}" for j in range(10)],
+                          "PVLOC", "NEWLOC", "NEWLAT")
+    # the FA tumour behind each liver lesion: T01 slot 0, T02 slot 1, NT02.. the next slots
+    slot = (pl.when(les == 1).then(0).when(les == 2).then(1)
+            .otherwise(pl.col("NTI").cast(pl.Int32) + 1 + pl.col("_E2").cast(pl.Int32)))
+    tu = (tu.join(a.filter(pl.col("VNUM") == 0).select("SUBJ", pl.col("E2").alias("_E2")).unique("SUBJ"),
+                  on="SUBJ", how="left")
+          .join(loc, on="SUBJ", how="left").with_columns(slot.alias("_SLOT"), date))
+    tuloc = pl.coalesce([pl.when(pl.col("_SLOT") == j).then(pl.col(f"LOC{j}")) for j in range(10)])
+    tulat = pl.coalesce([pl.when(pl.col("_SLOT") == j).then(pl.col(f"LAT{j}")) for j in range(10)])
+    tu = _number_seq(tu, "TU", ["T", "READER", "LES", "NTI"]).lazy().select(
+        ids[0], pl.lit("TU").alias("DOMAIN"), ids[1], "TUSEQ",
+        pl.concat_str([_READER_PREFIX, _LESION_CODE]).alias("TULNKID"),
+        pl.lit("TUMIDENT").alias("TUTESTCD"), pl.lit("Tumor Identification").alias("TUTEST"),
+        pl.when(measured).then(pl.lit("TARGET")).when(les == 6).then(pl.lit("NEW"))
+        .otherwise(pl.lit("NON-TARGET")).alias("TUORRES"),
+        pl.when(measured).then(pl.lit("TARGET")).when(les == 6).then(pl.lit("NEW"))
+        .otherwise(pl.lit("NON-TARGET")).alias("TUSTRESC"),
+        pl.when(les == 4).then(pl.col("PVLOC")).when(les == 6).then(pl.col("NEWLOC")).otherwise(tuloc).alias("TULOC"),
+        pl.when(les == 4).then(pl.col("LAT0")).when(les == 6).then(pl.col("NEWLAT")).otherwise(tulat).alias("TULAT"),
+        method.alias("TUMETHOD"), *_reader_cols("TU", protocol),
+        pl.col("VNUM").alias("VISITNUM"), visit.alias("VISIT"),
+        pl.col("_DT").alias("TUDTC"), compute_study_day(pl.col("_DT"), pl.col("RANDDT")).alias("TUDY"),
+    )
+
+    return tu
 
 
 def summarize_best_response(assessments: pl.DataFrame, *, reader: int = 0, crit: int = 0,
