@@ -201,7 +201,7 @@ def _plan_procedures(rng, c: Cohort, layout: Layout, calendar) -> dict:
             "gbq2": np.round(rng.uniform(0.8, 2.0, n), 2), "right_first": layout.right[:, 0]}
 
 
-def _disease_input(c: Cohort, layout: Layout, fates: dict, proc: dict) -> DiseaseInput:
+def _disease_input(c: Cohort, layout: Layout, fates: dict, proc: dict, protocol) -> DiseaseInput:
     treated = ~c.never_treated
     start_main = np.where(c.gets["CTACE"], proc["ctace1"], np.where(c.gets["SIRT"], proc["sirt1"], np.inf))
     start_main = np.where(treated, start_main, np.inf).astype(float)
@@ -215,7 +215,8 @@ def _disease_input(c: Cohort, layout: Layout, fates: dict, proc: dict) -> Diseas
         n_lesions=frame["TUMOR_COUNT"].to_numpy().astype(np.int64), largest_mm=frame["LARGEST_MM"].to_numpy(),
         share=layout.share, right=layout.right,
         pvtt=frame["VASCINV"].is_in(["VP1", "VP2", "VP3"]).to_numpy(),
-        baseline_rel=np.clip(base, -27, -1), start_main=start_main, start_other=start_other)
+        baseline_rel=np.clip(base, 1 - int(protocol.raw["screening"]["baseline_imaging_max_days"]), -1),
+        start_main=start_main, start_other=start_other)
 
 
 def _death_after_cutoff(rng, c: Cohort, t_death: np.ndarray, pd_rel: np.ndarray, t_wd: np.ndarray) -> np.ndarray:
@@ -460,7 +461,7 @@ def generate_on_study(randomized: pl.DataFrame, layout: Layout, *, seed: int, cu
 
     fates = _draw_fates(rng_fate, c, protocol)
     proc = _plan_procedures(rng_tx, c, layout, calendar)
-    disease = simulate_disease(_disease_input(c, layout, fates, proc), protocol=protocol, rng=rng_tu, calendar=calendar)
+    disease = simulate_disease(_disease_input(c, layout, fates, proc, protocol), protocol=protocol, rng=rng_tu, calendar=calendar)
     t_death = np.where(np.isfinite(disease.t_death), disease.t_death, NEVER).astype(np.int64)
     t_death = _death_after_cutoff(rng_fate, c, t_death, disease.pd_rel, fates["t_wd"])
     eot = _end_of_treatment(rng_fate, c, fates, t_death, disease.pd_rel)
