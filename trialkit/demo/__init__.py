@@ -48,9 +48,9 @@ from trialkit.errors import ParamsError
 from trialkit.protocol import Protocol, load_protocol
 from trialkit.demo.dates import ClinicCalendar, compute_iso_date
 from trialkit.demo.events import build_screen_failure_therapies
-from trialkit.demo.screening import LAB_TESTS, MIN_CUTOFF_DAYS, generate_screening
+from trialkit.demo.screening import LAB_TESTS, MIN_CUTOFF_DAYS, build_lab_records, generate_screening
 from trialkit.demo.treatment import generate_on_study
-from trialkit.demo.writing import FORMATS, TRUTH_FILE, write_datasets
+from trialkit.demo.writing import FORMATS, TRUTH_FILE, Planned, write_datasets
 from trialkit.derive.days import compute_study_day
 
 DEFAULT_SEED = 20250822
@@ -104,12 +104,14 @@ def finalize_frame(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     :func:`compute_iso_date`, categoricals as text; a lazy frame is collected. The writer
     applies the same expressions slice by slice (:func:`trialkit.demo.writing.write_datasets`),
     so 100,000 subjects never hold every string at once."""
+    if isinstance(frame, Planned):
+        frame = frame.lazy()
     out = frame.with_columns(finalize_exprs(frame))
     return out.collect() if isinstance(out, pl.LazyFrame) else out
 
 
 def finalize_exprs(frame: pl.DataFrame | pl.LazyFrame) -> list[pl.Expr]:
-    schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
+    schema = frame.schema if isinstance(frame, pl.DataFrame) else frame.collect_schema()
     out = []
     for name, dtype in schema.items():
         if dtype == pl.Date:
@@ -172,13 +174,13 @@ def _assemble(screen, on_study, rng) -> dict[str, pl.DataFrame]:
     for name in ("ie", "vs", "qs", "fa"):                 # --DY from the screening half (RANDDT)
         out[name] = ds_scr[name]
     others = dict(on_study.datasets)
-    # LB: the screening rows (LBSEQ 1..n per subject), then the treatment rows (lazy; their
-    # LBSEQ continues after the screening ones: every screened subject has the same n tests)
-    lb_scr = ds_scr["lb"]
-    n_scr = len(LAB_TESTS)                  # every screened subject has one record per screening test
-    lb_tx = others.pop("lb").with_columns(pl.col("LBSEQ") + n_scr)
-    # one schema (text, not Enums) on both sides: a plain union streams without materializing
-    out["lb"] = pl.concat([part.with_columns(finalize_exprs(part)) for part in (lb_scr.lazy(), lb_tx)], how="vertical")
+    # LB: the screening visits, then the treatment visits (LBSEQ after the screening tests:
+    # every screened subject has one record per screening test), made records in one
+    # streamed plan (a union of two lazy plans would be materialized by the engine)
+    others.pop("lb")
+    visits = pl.concat([screen.lab_visits, on_study.lab_visits.with_columns(pl.col("_N") + len(LAB_TESTS))],
+                       how="vertical")
+    out["lb"] = Planned(visits, build_lab_records)
     pr = pl.concat([ds_scr["pr"], finalize_frame(others.pop("pr"))], how="diagonal_relaxed")
     out["pr"] = _renumber(pr.drop("PRSEQ") if "PRSEQ" in pr.columns else pr, "PRSEQ", ["PRSTDTC"])
     sv = pl.concat([ds_scr["sv"], finalize_frame(others.pop("sv"))],

@@ -32,7 +32,7 @@ import numpy as np
 import polars as pl
 
 from trialkit.demo.dates import NEVER, compute_iso_date, days_to_dates, iso_dates
-from trialkit.demo.screening import LB_COLUMNS, build_lab_records
+from trialkit.demo.screening import LAB_TESTS, LAB_VISIT_COLUMNS
 from trialkit.derive.days import compute_study_day
 
 
@@ -207,11 +207,6 @@ def build_adverse_events(ctx: Context, rng, fates: dict) -> pl.DataFrame:
 
 # ---------------------------------------------------------------- LB
 LAB_COURSE = ("ALT", "AST", "BILI", "ALB", "PLAT", "NEUT", "HGB")
-LAB_META = {  # code: (test, category, unit, decimals)
-    "ALT": ("Alanine Aminotransferase", "CHEMISTRY", "U/L", 0), "AST": ("Aspartate Aminotransferase", "CHEMISTRY", "U/L", 0),
-    "BILI": ("Bilirubin", "CHEMISTRY", "umol/L", 1), "ALB": ("Albumin", "CHEMISTRY", "g/L", 1),
-    "PLAT": ("Platelets", "HEMATOLOGY", "10^9/L", 0), "NEUT": ("Neutrophils", "HEMATOLOGY", "10^9/L", 2),
-    "HGB": ("Hemoglobin", "HEMATOLOGY", "g/L", 0)}
 LAB_DRIFT = {"ALT": (0.0, 0.25), "AST": (0.05, 0.25), "BILI": (0.05, 0.2), "ALB": (-0.02, 0.06),
              "PLAT": (-0.06, 0.15), "NEUT": (0.0, 0.25), "HGB": (-0.02, 0.05)}
 
@@ -244,9 +239,10 @@ def _lab_visits(ctx: Context) -> pl.DataFrame:
     return out.filter(~pl.col("SUBJ").is_in(list(on_cam)) | (pl.col("VISITNUM") < 300))
 
 
-def build_labs(ctx: Context, rng, ae: pl.DataFrame) -> pl.LazyFrame:
-    """LB on treatment, a lazy frame (the screening LB rows are added by the orchestrator,
-    whose count per subject shifts LBSEQ)."""
+def build_lab_visits(ctx: Context, rng, ae: pl.DataFrame) -> pl.DataFrame:
+    """LB on treatment as one row per lab visit (:func:`trialkit.demo.screening.build_lab_records`
+    makes the records; the orchestrator writes them with the screening visits, LBSEQ after
+    the screening tests)."""
     visits = _lab_visits(ctx).sort("SUBJ", "REL")
     frame = ctx.cohort.frame
     m = visits.height
@@ -290,23 +286,20 @@ def build_labs(ctx: Context, rng, ae: pl.DataFrame) -> pl.LazyFrame:
     k = len(LAB_COURSE)
     visit = visits["VISIT"].cast(pl.Enum(visits["VISIT"].unique().sort()))
     usubjid = ctx.subjects["USUBJID"].cast(pl.Enum(ctx.subjects["USUBJID"].unique().sort()))
-    wide = lab.with_columns(
-        *[pl.col(c).round(LAB_META[c][3]) for c in LAB_COURSE],
-        pl.Series("VISITNUM", visits["VISITNUM"]), visit.alias("VISIT"),
-        pl.lit(usubjid).gather(pl.col("SUBJ")).alias("_U"),
-        (pl.int_range(pl.len()).over("SUBJ") * k).cast(pl.Int64).alias("_N"),
-        _date(pl.col("REL"), ctx).alias("_DT"))
+    codes = list(LAB_TESTS)
+    tests = [codes.index(c) for c in LAB_COURSE]
     studyid = str(ctx.subjects["STUDYID"][0]) if ctx.subjects.height else ""
-    meta = {c: LAB_META[c][:3] + (LAB_META[c][3],) for c in LAB_COURSE}
-    return build_lab_records(wide.lazy(), list(LAB_COURSE), meta, seq_offset=pl.col("_N"),
-                             keep=["_U", "_N", "_DT", "REL", "VISITNUM", "VISIT"]).with_columns(
-        pl.lit(studyid).alias("STUDYID"), pl.lit("LB").alias("DOMAIN"), pl.col("_U").cast(pl.String).alias("USUBJID"),
-        pl.lit(None, dtype=pl.String).alias("LBBLFL"), pl.lit("TREATMENT").alias("EPOCH"),
-        pl.col("_DT").alias("LBDTC"), compute_study_day(pl.col("_DT"), _randdt_col()).alias("LBDY")).select(LB_COLUMNS)
-
-
-def _randdt_col() -> pl.Expr:
-    return pl.col("_DT") - pl.duration(days=pl.col("REL"))
+    missing = [c for c in codes if c not in LAB_COURSE]
+    return lab.with_columns(
+        *[pl.col(c).round(LAB_TESTS[c]["dec"]) for c in LAB_COURSE],
+        pl.lit(studyid).alias("STUDYID"), pl.lit(ctx.subjects["USUBJID"]).gather(pl.col("SUBJ")).alias("USUBJID"),
+        _date(pl.col("REL"), ctx).alias("_DT"), _randdt(ctx).alias("_RANDDT"),
+        pl.Series("VISITNUM", visits["VISITNUM"]), pl.Series("VISIT", visits["VISIT"]),
+        pl.lit("TREATMENT").alias("EPOCH"), pl.lit(None, dtype=pl.String).alias("LBBLFL"),
+        (pl.int_range(pl.len()).over("SUBJ") * len(tests)).cast(pl.Int64).alias("_N"),
+        pl.lit(tests, dtype=pl.List(pl.Int16)).alias("_TESTS"),
+        *[pl.lit(None, dtype=pl.Float64).alias(f"{c}{s}") for c in missing for s in ("", "_ULN", "_LLN")],
+    ).select(LAB_VISIT_COLUMNS)
 
 
 # ---------------------------------------------------------------- CM
@@ -499,7 +492,7 @@ def build_disposition(ctx: Context, pr_long: pl.DataFrame, ex_long: pl.DataFrame
 
 
 # ---------------------------------------------------------------- SV
-def build_visits(ctx: Context, tumor: dict, lb: pl.DataFrame) -> pl.DataFrame:
+def build_visits(ctx: Context, tumor: dict) -> pl.DataFrame:
     """SV of the randomized subjects after screening: every scan, cycle and lab visit (the
     screening visit rows come from the screening half)."""
     c, eot = ctx.cohort, ctx.eot

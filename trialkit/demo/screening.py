@@ -53,6 +53,7 @@ import numpy as np
 import polars as pl
 
 from trialkit.demo.dates import NEVER, ClinicCalendar, compute_iso_date, days_to_dates, to_day
+from trialkit.demo.writing import Planned
 from trialkit.derive.days import compute_study_day
 
 # Population assumptions of the demo (Chinese HCC, mostly HBV cirrhosis); not protocol rules.
@@ -420,6 +421,7 @@ class Screening:
     randomized: pl.DataFrame            # one row per randomized subject (see module docstring)
     layout: Layout                      # the randomized subjects' tumours, rows as ``randomized``
     truth: dict[str, Any]
+    lab_visits: pl.DataFrame | None = None   # LB as visits (``build_lab_records``), for one LB plan
 
 
 # Planted eligibility discrepancies (what a screening review must find): randomized subjects
@@ -778,9 +780,11 @@ def generate_screening(*, n_randomized: int, seed: int, cutoff: datetime.date, p
                      compute_iso_date(pl.max_horizontal("LBDT", "IMGDT")).alias("SVENDTC"),
                      compute_study_day(pl.col("RFICDT"), pl.col("RANDDT")).alias("SVSTDY"),
                      compute_study_day(pl.max_horizontal("LBDT", "IMGDT"), pl.col("RANDDT")).alias("SVENDY"))
-    datasets = {"dm": dm, "ds": ds, "ie": ie, "lb": _findings_lb(subj), "vs": _findings_vs(subj), "qs": qs,
+    lab_visits = screening_lab_visits(subj)
+    datasets = {"dm": dm, "ds": ds, "ie": ie, "lb": Planned(lab_visits, build_lab_records),
+                "vs": _findings_vs(subj), "qs": qs,
                 "fa": _findings_fa(subj), "pr": pr, "sv": sv}
-    return Screening(datasets=datasets, randomized=randomized, layout=rand_layout, truth=truth)
+    return Screening(datasets=datasets, randomized=randomized, layout=rand_layout, truth=truth, lab_visits=lab_visits)
 
 
 def _screening_truth(studyid, plan: _Plan, rz, subj, ie, rescreen_pairs, never_rows, maa_rows, reasons, values,
@@ -1028,14 +1032,14 @@ def _stack_findings(subj: pl.DataFrame, parts: list[tuple[pl.Expr, ...]], domain
         return out.alias(names[j])
 
     needed = sorted({root for part in parts for e in part for root in e.meta.root_names()})
-    return (subj.lazy().select(needed)       # explode copies every column: only the ones used
-            .with_columns(pl.lit(list(range(len(parts))), dtype=pl.List(pl.Int16)).alias("_TEST"))
+    return Planned(subj.select(needed), lambda source: (  # explode copies every column: only the ones used
+            source.with_columns(pl.lit(list(range(len(parts))), dtype=pl.List(pl.Int16)).alias("_TEST"))
             .explode("_TEST")
             .select(*[chain(j) for j in range(len(names))], (test + 1).cast(pl.Int64).alias(f"{domain}SEQ"))
             .with_columns(pl.lit(domain).alias("DOMAIN"), pl.lit("Y").alias(f"{domain}BLFL"),
                           pl.lit(SCREENING_VISITNUM).alias("VISITNUM"), pl.lit("SCREENING").alias("VISIT"),
                           pl.lit("SCREENING").alias("EPOCH"))
-            .select([c.replace("--", domain) for c in columns]))
+            .select([c.replace("--", domain) for c in columns])))
 
 
 def compute_number_text(value: pl.Expr, decimals: pl.Expr) -> pl.Expr:
@@ -1054,13 +1058,18 @@ def compute_range_text(limit: pl.Expr) -> pl.Expr:
     return pl.when(limit == limit.floor()).then(limit.cast(pl.Int64).cast(pl.String)).otherwise(limit.cast(pl.String))
 
 
-def build_lab_records(wide: pl.LazyFrame, codes: list[str], meta: dict[str, tuple], *, seq_offset: pl.Expr,
-                      keep: list[str]) -> pl.LazyFrame:
-    """LB rows from one row per lab visit (columns ``<code>``, ``<code>_ULN``, ``<code>_LLN``
-    per test, USUBJID, _DT): one row per test by ``explode``, numbers picked by test and
-    formatted once, terms as Enums; the text is made when the lazy frame is written.
-    ``meta[code]`` = (LBTEST, LBCAT, unit, decimals); ``keep`` the other columns the caller
-    uses afterwards. Shared by screening and treatment LB."""
+LAB_VISIT_COLUMNS = ["STUDYID", "USUBJID", "_DT", "_RANDDT", "VISITNUM", "VISIT", "EPOCH", "LBBLFL", "_N", "_TESTS",
+                     *[f"{c}{suffix}" for c in LAB_TESTS for suffix in ("", "_ULN", "_LLN")]]
+
+
+def build_lab_records(visits: pl.LazyFrame) -> pl.LazyFrame:
+    """LB from one row per lab visit (``LAB_VISIT_COLUMNS``: the date ``_DT``, randomization
+    ``_RANDDT``, the tests done ``_TESTS`` as indices into LAB_TESTS, LBSEQ offset ``_N``, and
+    per test ``<code>``, ``<code>_ULN``, ``<code>_LLN``): one row per test by ``explode``,
+    numbers picked by test and formatted once, terms as Enums; the text is made when the
+    lazy frame is written. One builder for screening and treatment LB, so the two can be
+    written as one streamed plan."""
+    codes = list(LAB_TESTS)
     test = pl.col("_TEST")
 
     def pick(suffix: str) -> pl.Expr:
@@ -1069,45 +1078,39 @@ def build_lab_records(wide: pl.LazyFrame, codes: list[str], meta: dict[str, tupl
             expr = expr.when(test == i).then(pl.col(f"{c}{suffix}"))
         return expr.cast(pl.Float64)
 
-    def term(j: int) -> pl.Expr:
-        return test.replace_strict({i: meta[c][j] for i, c in enumerate(codes)},
-                                   return_dtype=pl.Enum(sorted({meta[c][j] for c in codes})))
+    def term(key: str) -> pl.Expr:
+        return test.replace_strict({i: LAB_TESTS[c][key] for i, c in enumerate(codes)},
+                                   return_dtype=pl.Enum(sorted({v[key] for v in LAB_TESTS.values()})))
 
-    decimals = test.replace_strict({i: meta[c][3] for i, c in enumerate(codes)}, return_dtype=pl.Int8)
+    decimals = test.replace_strict({i: LAB_TESTS[c]["dec"] for i, c in enumerate(codes)}, return_dtype=pl.Int8)
     val, uln, lln = pick(""), pick("_ULN"), pick("_LLN")
     text = compute_number_text(val, decimals)
-    # explode copies every column: keep only what the records need
-    needed = [*keep, *codes, *[f"{c}_ULN" for c in codes], *[f"{c}_LLN" for c in codes]]
-    return (wide.select(needed).with_columns(pl.lit(list(range(len(codes))), dtype=pl.List(pl.Int16)).alias("_TEST"))
-            .explode("_TEST")
-            .with_columns(
-                (seq_offset + test + 1).cast(pl.Int64).alias("LBSEQ"),
+    return (visits.select(LAB_VISIT_COLUMNS)
+            .with_columns(pl.int_ranges(0, pl.col("_TESTS").list.len(), dtype=pl.Int16).alias("_P"))
+            .explode(["_TESTS", "_P"]).rename({"_TESTS": "_TEST"})
+            .select(
+                "STUDYID", pl.lit("LB").alias("DOMAIN"), "USUBJID", (pl.col("_N") + pl.col("_P") + 1).cast(pl.Int64).alias("LBSEQ"),
                 test.replace_strict(dict(enumerate(codes)), return_dtype=pl.Enum(sorted(codes))).alias("LBTESTCD"),
-                term(0).alias("LBTEST"), term(1).alias("LBCAT"), text.alias("LBORRES"), term(2).alias("LBORRESU"),
+                term("test").alias("LBTEST"), term("cat").alias("LBCAT"), text.alias("LBORRES"), term("unit").alias("LBORRESU"),
                 compute_range_text(lln).alias("LBORNRLO"), compute_range_text(uln).alias("LBORNRHI"),
-                text.alias("LBSTRESC"), val.alias("LBSTRESN"), term(2).alias("LBSTRESU"),
+                text.alias("LBSTRESC"), val.alias("LBSTRESN"), term("unit").alias("LBSTRESU"),
                 lln.alias("LBSTNRLO"), uln.alias("LBSTNRHI"),
                 pl.when(val < lln).then(pl.lit("LOW")).when(val > uln).then(pl.lit("HIGH"))
-                .otherwise(pl.lit("NORMAL")).alias("LBNRIND")))
+                .otherwise(pl.lit("NORMAL")).alias("LBNRIND"),
+                "LBBLFL", "VISITNUM", "VISIT", "EPOCH", pl.col("_DT").alias("LBDTC"),
+                compute_study_day(pl.col("_DT"), pl.col("_RANDDT")).alias("LBDY")))
 
 
-LB_COLUMNS = ["STUDYID", "DOMAIN", "USUBJID", "LBSEQ", "LBTESTCD", "LBTEST", "LBCAT", "LBORRES", "LBORRESU",
-              "LBORNRLO", "LBORNRHI", "LBSTRESC", "LBSTRESN", "LBSTRESU", "LBSTNRLO", "LBSTNRHI", "LBNRIND",
-              "LBBLFL", "VISITNUM", "VISIT", "EPOCH", "LBDTC", "LBDY"]
-
-
-def _findings_lb(subj: pl.DataFrame) -> pl.LazyFrame:
-    """LB at screening: one row per test of LAB_TESTS, SI units, the site's reference range
-    (LBSTNRLO/LBSTNRHI) and LBNRIND."""
+def screening_lab_visits(subj: pl.DataFrame) -> pl.DataFrame:
+    """The screening lab visit of every attempt, as :func:`build_lab_records` takes it."""
     codes = list(LAB_TESTS)
-    meta = {c: (v["test"], v["cat"], v["unit"], v["dec"]) for c, v in LAB_TESTS.items()}
-    wide = subj.lazy().with_columns(*[pl.col(c).round(LAB_TESTS[c]["dec"]) for c in codes])
-    return build_lab_records(wide, codes, meta, seq_offset=pl.lit(0),
-                             keep=["STUDYID", "USUBJID", "LBDT", "RANDDT"]).with_columns(
-        pl.lit("LB").alias("DOMAIN"), pl.lit("Y").alias("LBBLFL"), pl.lit(SCREENING_VISITNUM).alias("VISITNUM"),
-        pl.lit("SCREENING").alias("VISIT"), pl.lit("SCREENING").alias("EPOCH"),
-        compute_iso_date(pl.col("LBDT")).alias("LBDTC"),
-        compute_study_day(pl.col("LBDT"), pl.col("RANDDT")).alias("LBDY")).select(LB_COLUMNS)
+    return subj.select(
+        "STUDYID", "USUBJID", pl.col("LBDT").alias("_DT"), pl.col("RANDDT").alias("_RANDDT"),
+        pl.lit(SCREENING_VISITNUM).alias("VISITNUM"), pl.lit("SCREENING").alias("VISIT"),
+        pl.lit("SCREENING").alias("EPOCH"), pl.lit("Y").alias("LBBLFL"), pl.lit(0, dtype=pl.Int64).alias("_N"),
+        pl.lit(list(range(len(codes))), dtype=pl.List(pl.Int16)).alias("_TESTS"),
+        *[pl.col(c).round(LAB_TESTS[c]["dec"]).alias(c) for c in codes],
+        *[pl.col(f"{c}{s}") for c in codes for s in ("_ULN", "_LLN")]).select(LAB_VISIT_COLUMNS)
 
 
 def _findings_vs(subj: pl.DataFrame) -> pl.LazyFrame:

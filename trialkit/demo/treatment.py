@@ -61,7 +61,8 @@ import polars as pl
 
 from trialkit.demo import events
 from trialkit.demo.dates import NEVER, compute_iso_date, days_to_dates, iso_dates, to_day
-from trialkit.demo.screening import SEGMENTS, Layout
+from trialkit.demo.screening import SEGMENTS, Layout, build_lab_records
+from trialkit.demo.writing import Planned
 from trialkit.demo.tumor import (DiseaseInput, _pick_share, build_tumor_domains, simulate_disease,
                                  summarize_best_response)
 from trialkit.derive.days import compute_study_day
@@ -107,6 +108,7 @@ class OnStudy:
     disposition: pl.DataFrame
     dm_updates: pl.DataFrame
     truth: dict = field(default_factory=dict)
+    lab_visits: pl.DataFrame | None = None   # LB as visits (``build_lab_records``), for one LB plan
 
 
 @dataclass
@@ -484,19 +486,21 @@ def generate_on_study(randomized: pl.DataFrame, layout: Layout, *, seed: int, cu
                          pr_long=pr_long, assessments=assessments, protocol=protocol, calendar=calendar,
                          screening_truth=screening_truth or {})
     ae = events.build_adverse_events(ctx, rng_ae, fates)
-    lb = events.build_labs(ctx, rng_ev, ae)
+    lab_visits = events.build_lab_visits(ctx, rng_ev, ae)
     cm = events.build_therapies(ctx, rng_ev)
     disposition, dm_updates, death_info = events.build_disposition(ctx, pr_long, ex_long)
-    sv = events.build_visits(ctx, tumor, lb)
+    sv = events.build_visits(ctx, tumor)
 
     pr = _pr_domain(pr_long, subjects, protocol)
     ex = _ex_domain(ex_long, subjects, protocol)
-    datasets = {"pr": pr, "ag": _ag_domain(ag, subjects), "ex": ex, **tumor, "ae": ae, "lb": lb, "cm": cm, "sv": sv,
+    datasets = {"pr": pr, "ag": _ag_domain(ag, subjects), "ex": ex, **tumor, "ae": ae,
+                "lb": Planned(lab_visits, build_lab_records), "cm": cm, "sv": sv,
                 "ti": events.build_trial_inclusion(protocol, str(randomized["STUDYID"][0]) if c.n else ""),
                 "ts": events.build_trial_summary(protocol, cutoff, c.n, str(randomized["STUDYID"][0]) if c.n else "")}
     truth = _truth(c, eot, plant, flag, proc, cam, apa, ctace, disease, assessments, ae, cm, death_info, protocol,
                    datasets, disposition, dm_updates)
-    return OnStudy(datasets=datasets, disposition=disposition, dm_updates=dm_updates, truth=truth)
+    return OnStudy(datasets=datasets, disposition=disposition, dm_updates=dm_updates, truth=truth,
+                   lab_visits=lab_visits)
 
 
 def _subject_frame(c: Cohort, layout: Layout, disease, rng) -> pl.DataFrame:

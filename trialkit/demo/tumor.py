@@ -44,6 +44,7 @@ import numpy as np
 import polars as pl
 
 from trialkit.demo.dates import NEVER, compute_iso_date
+from trialkit.demo.writing import Planned
 from trialkit.derive.days import compute_study_day
 
 # reader 0: BICR radiologist 1; 1: the investigator; 2: BICR radiologist 2
@@ -635,7 +636,7 @@ def build_tumor_domains(assessments: pl.DataFrame, subjects: pl.DataFrame, proto
                                pl.when(pl.col("NEWST") > 0).then(one(6)).otherwise(none)])
     seq0 = _cumsum_by_group(a.select(n_les).to_series().to_numpy().astype(np.int64), a["SUBJ"].to_numpy())
     a = a.with_columns(pl.Series("_N", seq0))                     # lesion rows up to this scan row
-    tr = (a.lazy().with_columns(les_list.alias("LES"), n_les.alias("_L"))
+    tr_head = lambda source: (source.with_columns(les_list.alias("LES"), n_les.alias("_L"))  # noqa: E731
           .with_columns(pl.int_ranges(0, pl.col("_L"), dtype=pl.Int32).alias("_P"))
           .explode(["LES", "_P"])
           .with_columns((pl.col("_N") - pl.col("_L") + pl.col("_P") + 1).cast(pl.Int64).alias("TRSEQ"), date))
@@ -657,7 +658,7 @@ def build_tumor_domains(assessments: pl.DataFrame, subjects: pl.DataFrame, proto
                + [(10 + i, f"NT{i + 2:02d}") for i in range(MAX_NT)]}
     lnk = (pl.col("READER").cast(pl.Int32) * 100 + les).replace_strict(
         lnk_map, return_dtype=pl.Enum(sorted(set(lnk_map.values()))))
-    tr = tr.select(
+    tr_cols = (
         ids[0], pl.lit("TR").alias("DOMAIN"), ids[1], "TRSEQ", group.alias("TRGRPID"), lnk.alias("TRLNKID"),
         pl.when(measured).then(pl.lit("LDIAM")).otherwise(pl.lit("TUMSTATE")).alias("TRTESTCD"),
         pl.when(measured).then(pl.lit("Longest Diameter")).otherwise(pl.lit("Tumor State")).alias("TRTEST"),
@@ -670,6 +671,7 @@ def build_tumor_domains(assessments: pl.DataFrame, subjects: pl.DataFrame, proto
         *_reader_cols("TR", protocol), pl.col("VNUM").alias("VISITNUM"), visit.alias("VISIT"),
         pl.col("_DT").alias("TRDTC"), compute_study_day(pl.col("_DT"), pl.col("RANDDT")).alias("TRDY"),
     )
+    tr = Planned(a, lambda source: tr_head(source).select(*tr_cols))
 
     tu = _tu_domain(a, subjects, common, ids, date, method, visit, protocol)
 
@@ -680,14 +682,14 @@ def build_tumor_domains(assessments: pl.DataFrame, subjects: pl.DataFrame, proto
     n_rs = pl.when(pl.col("VNUM") > 0).then(2 + has_nt.cast(pl.Int32) + (pl.col("NEWST") > 0).cast(pl.Int32)).otherwise(0)
     a = a.with_columns(pl.Series("_NRS", _cumsum_by_group(a.select(n_rs).to_series().to_numpy().astype(np.int64),
                                                          a["SUBJ"].to_numpy())))
-    post = a.lazy().filter(pl.col("VNUM") > 0).with_columns(pl.col("_NRS").alias("_N"))
+    post_head = lambda source: source.filter(pl.col("VNUM") > 0).with_columns(pl.col("_NRS").alias("_N"))  # noqa: E731
     test_list = pl.concat_list([one(1), pl.when(has_nt).then(one(2)).otherwise(none),
                                 pl.when(pl.col("NEWST") > 0).then(one(3)).otherwise(none), one(4)])
     order = pl.col("_ORD")
     res = (pl.when(order == 1).then(pl.col("TRGRESP")).when(order == 2).then(pl.col("NTRGRESP"))
            .when(order == 3).then(pl.when(pl.col("NEWST") == 1).then(pl.lit("EQUIVOCAL")).otherwise(pl.lit("UNEQUIVOCAL")))
            .otherwise(pl.col("OVRLRESP")))
-    rs = (post.with_columns(test_list.alias("_ORD"), n_rs.alias("_L"))
+    rs = Planned(a, lambda source: (post_head(source).with_columns(test_list.alias("_ORD"), n_rs.alias("_L"))
           .with_columns(pl.int_ranges(0, pl.col("_L"), dtype=pl.Int32).alias("_P"))
           .explode(["_ORD", "_P"])
           .with_columns((pl.col("_N") - pl.col("_L") + pl.col("_P") + 1).cast(pl.Int64).alias("RSSEQ"), date)
@@ -697,7 +699,7 @@ def build_tumor_domains(assessments: pl.DataFrame, subjects: pl.DataFrame, proto
               order.replace_strict(rs_names, return_dtype=pl.Enum(list(rs_names.values()))).alias("RSTEST"),
               _criteria_cat(protocol).alias("RSCAT"), res.alias("RSORRES"), res.alias("RSSTRESC"),
               *_reader_cols("RS", protocol), pl.col("VNUM").alias("VISITNUM"), visit.alias("VISIT"),
-              pl.col("_DT").alias("RSDTC"), compute_study_day(pl.col("_DT"), pl.col("RANDDT")).alias("RSDY")))
+              pl.col("_DT").alias("RSDTC"), compute_study_day(pl.col("_DT"), pl.col("RANDDT")).alias("RSDY"))))
     return {"tu": tu, "tr": tr, "rs": rs}
 
 

@@ -34,31 +34,83 @@ XPT_MAX_CHARS = 200
 _XPT_STAMP = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")
 
 
-def _final(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
-    """The frame as SDTM text, lazily: dates to ISO 8601, categoricals to text. Sinking it
-    converts slice by slice, so the text of 10 million rows is never all in memory."""
-    from trialkit.demo import finalize_exprs
-
-    lazy = frame.lazy()
-    return lazy.with_columns(finalize_exprs(lazy))
+BATCH_ROWS = 50_000          # base rows (scans, lab visits, subjects) made into records at a time
 
 
-def write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    """Parquet with a fixed codec and level; polars writes no timestamp, so bytes repeat
-    (the streaming sink's row groups do not depend on the number of threads)."""
-    _final(frame).sink_parquet(path, compression="zstd", compression_level=3, statistics=True)
+class Planned:
+    """A dataset given as a compact base frame and the lazy plan that makes its records
+    (``explode`` into one row per lesion, test or response, then the SDTM text).
+
+    The writer makes and writes the records ``BATCH_ROWS`` base rows at a time, so 10
+    million TR rows never exist as text at once, whatever the engine's scheduling; the
+    plan must depend on each base row only (sequence numbers are carried in the base).
+
+    Example:
+        >>> p = Planned(pl.DataFrame({"N": [1, 2]}), lambda lf: lf.with_columns(M=pl.col("N") * 2))
+        >>> p.collect()["M"].to_list()
+        [2, 4]
+    """
+
+    def __init__(self, base: pl.DataFrame, plan: Callable[[pl.LazyFrame], pl.LazyFrame]):
+        self.base, self.plan = base, plan
+
+    def lazy(self) -> pl.LazyFrame:
+        return self.plan(self.base.lazy())
+
+    def collect_schema(self) -> pl.Schema:
+        return self.lazy().collect_schema()
+
+    def collect(self) -> pl.DataFrame:
+        return self.lazy().collect()
+
+    def batches(self, rows: int = BATCH_ROWS):
+        for start in range(0, max(self.base.height, 1), rows):
+            yield self.plan(self.base.slice(start, rows).lazy()).collect()
 
 
-def write_csv(frame: pl.DataFrame, path: Path) -> None:
-    """UTF-8 CSV with a header row; null is an empty field."""
-    _final(frame).sink_csv(path)
+def _batches(frame) -> Any:
+    """The frame's records as SDTM text, in batches (a plain frame in slices)."""
+    from trialkit.demo import finalize_frame
+
+    if isinstance(frame, Planned):
+        for batch in frame.batches():
+            yield finalize_frame(batch)
+        return
+    frame = finalize_frame(frame)
+    for start in range(0, max(frame.height, 1), BATCH_ROWS * 4):
+        yield frame.slice(start, BATCH_ROWS * 4)
+
+
+def write_parquet(frame, path: Path) -> None:
+    """Parquet (pyarrow's writer, zstd level 3, statistics) written batch by batch; no
+    timestamp is written, so bytes repeat for a seed."""
+    import pyarrow.parquet as pq
+
+    writer = None
+    try:
+        for batch in _batches(frame):
+            table = batch.to_arrow(compat_level=pl.CompatLevel.oldest())
+            if writer is None:
+                writer = pq.ParquetWriter(str(path), table.schema, compression="zstd", compression_level=3,
+                                          write_statistics=True)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def write_csv(frame, path: Path) -> None:
+    """UTF-8 CSV with a header row; null is an empty field; written batch by batch."""
+    with open(path, "wb") as handle:
+        for i, batch in enumerate(_batches(frame)):
+            batch.write_csv(handle, include_header=i == 0)
 
 
 def write_xpt(frame: pl.DataFrame, path: Path, *, name: str, stamp: datetime.date) -> None:
     """SAS transport v5: names ≤ 8 characters, text ≤ 200 characters, fixed header stamps."""
     import pyreadstat
 
-    frame = _final(frame).collect()
+    frame = pl.concat(list(_batches(frame)))
     too_long = [c for c in frame.columns if len(c) > 8]
     if too_long:
         raise ParamsError(f"trialkit: dataset '{name}' has column names longer than 8 characters, "
@@ -123,8 +175,7 @@ def write_datasets(datasets: dict[str, pl.DataFrame], truth: dict[str, Any], out
                 write_xpt(frame, path, name=name, stamp=stamp)
             written.append(path.name)
             if progress:
-                rows = frame.height if isinstance(frame, pl.DataFrame) else None
-                progress(f"wrote {path.name}" + (f" ({rows:,} rows)" if rows is not None else ""))
+                progress(f"wrote {path.name}")
         (tmp / TRUTH_FILE).write_text(dump_truth(truth), encoding="utf-8")
         if not out.exists():
             os.replace(tmp, out)
