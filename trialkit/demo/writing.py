@@ -89,7 +89,7 @@ def write_parquet(frame, path: Path) -> None:
     writer = None
     try:
         for batch in _batches(frame):
-            table = batch.to_arrow(compat_level=pl.CompatLevel.oldest())
+            table = batch.to_arrow(compat_level=pl.CompatLevel.oldest())   # large_string: any reader
             if writer is None:
                 writer = pq.ParquetWriter(str(path), table.schema, compression="zstd", compression_level=3,
                                           write_statistics=True)
