@@ -214,6 +214,7 @@ def test_records_after_the_cutoff_are_counted_and_none_after_the_extraction(demo
             late = frame.filter(pl.col(column).str.slice(0, 10) > extraction)
             assert late.is_empty(), f"{name}.{column} after the extraction: {late[column].to_list()[:3]}"
     counted = truth["records_after_cutoff"]
+    assert counted["dm"] == frames["dm"].filter(pl.col("DTHDTC").str.slice(0, 10) > cutoff).height
     for name in ("ex", "rs", "tr", "ae", "lb"):
         dom = name.upper()
         col = f"{dom}DTC" if f"{dom}DTC" in frames[name].columns else f"{dom}STDTC"

@@ -200,7 +200,9 @@ def _records_after(datasets: dict[str, pl.DataFrame | pl.LazyFrame], cutoff: dat
     for name, frame in datasets.items():
         dom = name.upper()
         schema = frame.collect_schema()
-        col = next((c for c in (f"{dom}DTC", f"{dom}STDTC", "DTHDTC") if c in schema), None)
+        # DM's record after the cutoff is a death (DMDTC is the consent)
+        col = next((c for c in ("DTHDTC",) if name == "dm") , None) or next(
+            (c for c in (f"{dom}DTC", f"{dom}STDTC") if c in schema), None)
         if col is None:
             continue
         late = pl.col(col) > cutoff if schema[col] == pl.Date else pl.col(col).str.slice(0, 10) > cutoff.isoformat()
