@@ -222,3 +222,20 @@ def test_new_lesions_are_sometimes_equivocal_first(large_study):
     later = rs.filter(pl.col("RSSTRESC") == "UNEQUIVOCAL").select("USUBJID", U=pl.col("RSDTC"))
     confirmed = eq.join(later, on="USUBJID").filter(pl.col("U") > pl.col("E")).select("USUBJID").unique()
     assert 0 < confirmed.height < eq.select("USUBJID").unique().height
+
+
+def test_lesions_respond_with_their_lobe(large_study):
+    """SIRT treats the largest tumour's lobe first; a target in the other lobe waits for the
+    staged second SIRT, so at the first scan it has shrunk less (accepted BICR, mRECIST)."""
+    tu = large_study["tu"].filter((pl.col("TUSTRESC") == "TARGET") & (pl.col("TUEVAL") == "INVESTIGATOR"))
+    lat = tu.pivot(on="TULNKID", index="USUBJID", values="TULAT")
+    bilobar = lat.filter(pl.col("T02").is_not_null() & (pl.col("T01") != pl.col("T02")))["USUBJID"]
+    sirt = large_study["dm"].filter(pl.col("ARMCD").is_in(["A", "B", "C"]))["USUBJID"]
+    tr = (large_study["tr"].filter((pl.col("TRCAT") == "MRECIST") & (pl.col("TRACPTFL") == "Y")
+                                   & (pl.col("TRTESTCD") == "LDIAM") & pl.col("VISITNUM").is_in([0.0, 1.0])
+                                   & pl.col("USUBJID").is_in(bilobar.implode()) & pl.col("USUBJID").is_in(sirt.implode()))
+          .with_columns(LES=pl.col("TRLNKID").str.slice(-3)))
+    wide = tr.pivot(on="VISITNUM", index=["USUBJID", "LES"], values="TRSTRESN").drop_nulls()
+    change = wide.with_columns(R=pl.col("1.0") / pl.col("0.0")).group_by("LES").agg(pl.col("R").mean())
+    ratio = dict(change.iter_rows())
+    assert len(bilobar) > 30 and ratio["T01"] < ratio["T02"], ratio
