@@ -1072,22 +1072,22 @@ def build_lab_records(visits: pl.LazyFrame) -> pl.LazyFrame:
     codes = list(LAB_TESTS)
     test = pl.col("_TEST")
 
-    def pick(suffix: str) -> pl.Expr:
-        expr = pl.when(test == 0).then(pl.col(f"{codes[0]}{suffix}"))
-        for i, c in enumerate(codes[1:], 1):
-            expr = expr.when(test == i).then(pl.col(f"{c}{suffix}"))
-        return expr.cast(pl.Float64)
+    def values(suffix: str) -> pl.Expr:
+        # the visit's results of its tests, as a list aligned with _TESTS (no per-test branches)
+        return pl.concat_list([pl.col(f"{c}{suffix}").cast(pl.Float64) for c in codes]).list.gather(pl.col("_TESTS"))
 
     def term(key: str) -> pl.Expr:
         return test.replace_strict({i: LAB_TESTS[c][key] for i, c in enumerate(codes)},
                                    return_dtype=pl.Enum(sorted({v[key] for v in LAB_TESTS.values()})))
 
     decimals = test.replace_strict({i: LAB_TESTS[c]["dec"] for i, c in enumerate(codes)}, return_dtype=pl.Int8)
-    val, uln, lln = pick(""), pick("_ULN"), pick("_LLN")
+    val, uln, lln = pl.col("_VAL"), pl.col("_ULN"), pl.col("_LLN")
     text = compute_number_text(val, decimals)
     return (visits.select(LAB_VISIT_COLUMNS)
-            .with_columns(pl.int_ranges(0, pl.col("_TESTS").list.len(), dtype=pl.Int16).alias("_P"))
-            .explode(["_TESTS", "_P"]).rename({"_TESTS": "_TEST"})
+            .select("STUDYID", "USUBJID", "_DT", "_RANDDT", "VISITNUM", "VISIT", "EPOCH", "LBBLFL", "_N", "_TESTS",
+                    values("").alias("_VAL"), values("_ULN").alias("_ULN"), values("_LLN").alias("_LLN"),
+                    pl.int_ranges(0, pl.col("_TESTS").list.len(), dtype=pl.Int16).alias("_P"))
+            .explode(["_TESTS", "_VAL", "_ULN", "_LLN", "_P"]).rename({"_TESTS": "_TEST"})
             .select(
                 "STUDYID", pl.lit("LB").alias("DOMAIN"), "USUBJID", (pl.col("_N") + pl.col("_P") + 1).cast(pl.Int64).alias("LBSEQ"),
                 test.replace_strict(dict(enumerate(codes)), return_dtype=pl.Enum(sorted(codes))).alias("LBTESTCD"),
