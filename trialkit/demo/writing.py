@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
@@ -35,6 +36,7 @@ _XPT_STAMP = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")
 
 
 BATCH_ROWS = 50_000          # base rows (scans, lab visits, subjects) made into records at a time
+WRITERS = 2                  # files written at once
 
 
 class Planned:
@@ -163,8 +165,7 @@ def write_datasets(datasets: dict[str, pl.DataFrame], truth: dict[str, Any], out
         raise TrialkitError(f"trialkit: cannot write the demo study to {out}: {exc.strerror or exc}.") from None
     os.chmod(tmp, 0o755)      # mkdtemp makes it private; it may become the output folder
     try:
-        written = []
-        for name in sorted(datasets):
+        def write_one(name: str) -> str:
             path = tmp / f"{name.lower()}.{FORMATS[fmt]}"
             frame = datasets[name]
             if fmt == "parquet":
@@ -173,9 +174,16 @@ def write_datasets(datasets: dict[str, pl.DataFrame], truth: dict[str, Any], out
                 write_csv(frame, path)
             else:
                 write_xpt(frame, path, name=name, stamp=stamp)
-            written.append(path.name)
             if progress:
                 progress(f"wrote {path.name}")
+            return path.name
+
+        # two files at a time, the planned (largest) first: making a batch (polars) and
+        # compressing one (pyarrow) overlap; each file is still written by one thread, in
+        # order, so the bytes do not depend on the scheduling
+        order = sorted(datasets, key=lambda n: (not isinstance(datasets[n], Planned), n))
+        with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+            written = list(pool.map(write_one, order))
         (tmp / TRUTH_FILE).write_text(dump_truth(truth), encoding="utf-8")
         if not out.exists():
             os.replace(tmp, out)
