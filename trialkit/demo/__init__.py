@@ -180,7 +180,7 @@ def _assemble(screen, on_study, rng) -> dict[str, pl.DataFrame]:
     others.pop("lb")
     visits = pl.concat([screen.lab_visits, on_study.lab_visits.with_columns(pl.col("_N") + len(LAB_TESTS))],
                        how="vertical")
-    out["lb"] = Planned(visits, build_lab_records)
+    out["lb"] = Planned(visits, build_lab_records, base_date=pl.col("_DT"))
     pr = pl.concat([ds_scr["pr"], finalize_frame(others.pop("pr"))], how="diagonal_relaxed")
     out["pr"] = _renumber(pr.drop("PRSEQ") if "PRSEQ" in pr.columns else pr, "PRSEQ", ["PRSTDTC"])
     sv = pl.concat([ds_scr["sv"], finalize_frame(others.pop("sv"))],
@@ -198,6 +198,9 @@ def _records_after(datasets: dict[str, pl.DataFrame | pl.LazyFrame], cutoff: dat
     """Per dataset, the records whose own date (--DTC, else --STDTC) is after the cutoff."""
     counts = {}
     for name, frame in datasets.items():
+        if isinstance(frame, Planned) and frame.count_after(cutoff) is not None:
+            counts[name] = frame.count_after(cutoff)
+            continue
         dom = name.upper()
         schema = frame.collect_schema()
         # DM's record after the cutoff is a death (DMDTC is the consent)

@@ -671,7 +671,8 @@ def build_tumor_domains(assessments: pl.DataFrame, subjects: pl.DataFrame, proto
         *_reader_cols("TR", protocol), pl.col("VNUM").alias("VISITNUM"), visit.alias("VISIT"),
         pl.col("_DT").alias("TRDTC"), compute_study_day(pl.col("_DT"), pl.col("RANDDT")).alias("TRDY"),
     )
-    tr = Planned(a, lambda source: tr_head(source).select(*tr_cols))
+    scan_date = pl.col("RANDDT") + pl.duration(days=pl.col("T"))
+    tr = Planned(a, lambda source: tr_head(source).select(*tr_cols), base_date=scan_date)
 
     tu = _tu_domain(a, subjects, common, ids, date, method, visit, protocol)
 
@@ -699,7 +700,8 @@ def build_tumor_domains(assessments: pl.DataFrame, subjects: pl.DataFrame, proto
               order.replace_strict(rs_names, return_dtype=pl.Enum(list(rs_names.values()))).alias("RSTEST"),
               _criteria_cat(protocol).alias("RSCAT"), res.alias("RSORRES"), res.alias("RSSTRESC"),
               *_reader_cols("RS", protocol), pl.col("VNUM").alias("VISITNUM"), visit.alias("VISIT"),
-              pl.col("_DT").alias("RSDTC"), compute_study_day(pl.col("_DT"), pl.col("RANDDT")).alias("RSDY"))))
+              pl.col("_DT").alias("RSDTC"), compute_study_day(pl.col("_DT"), pl.col("RANDDT")).alias("RSDY"))),
+                 base_date=scan_date)
     return {"tu": tu, "tr": tr, "rs": rs}
 
 

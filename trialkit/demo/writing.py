@@ -53,8 +53,16 @@ class Planned:
         [2, 4]
     """
 
-    def __init__(self, base: pl.DataFrame, plan: Callable[[pl.LazyFrame], pl.LazyFrame]):
-        self.base, self.plan = base, plan
+    def __init__(self, base: pl.DataFrame, plan: Callable[[pl.LazyFrame], pl.LazyFrame],
+                 base_date: pl.Expr | None = None):
+        self.base, self.plan, self.base_date = base, plan, base_date
+
+    def count_after(self, cutoff: datetime.date) -> int | None:
+        """Records dated after ``cutoff``, made only from the base rows dated after it (every
+        record has its base row's date); None without ``base_date``."""
+        if self.base_date is None:
+            return None
+        return int(self.plan(self.base.lazy().filter(self.base_date > cutoff)).select(pl.len()).collect().item())
 
     def lazy(self) -> pl.LazyFrame:
         return self.plan(self.base.lazy())
