@@ -1,18 +1,47 @@
-"""The built-in demo study: a simulated NCT07334483 (ST561-1) trial in SDTM.
+"""The built-in demo study: a simulated NCT07334483 (ST561-1) trial as a sponsor's SDTM transfer.
 
 Deterministic for a seed, faithful to the protocol file, and the default input of every
-report and of the test suite. Two halves, each with its own random stream:
+report and of the test suite. The halves, each with its own random streams:
 
 - :mod:`trialkit.demo.screening` (stream ``[seed, 1]``): DM, DS (screening), IE, LB, VS, QS,
-  FA and the MAA mapping of screen failures unsuitable for SIRT;
-- :mod:`trialkit.demo.treatment` (streams ``[seed, 2..]``): PR, EX, TU, TR, RS, on-study DS
-  and the DM dates of treatment and death.
+  FA, SV and the MAA mapping of screen failures unsuitable for SIRT; randomization;
+- :mod:`trialkit.demo.treatment` (streams ``[seed, 2..7]``): PR, AG, EX, the disease course
+  (:mod:`trialkit.demo.tumor`: TU, TR, RS) and, through :mod:`trialkit.demo.events`, AE, LB on
+  treatment, CM, SV, DS after randomization, DM dates, TI and TS.
+Dates and the clinic calendar are in :mod:`trialkit.demo.dates`; files in
+:mod:`trialkit.demo.writing`.
 
-Conventions: STUDYID is the sponsor code of the protocol file (``ST561-1``, the org study id
-of the registry record) because SDTM STUDYID is the sponsor's identifier and the registry
-number is metadata; USUBJID = ``STUDYID-SITEID-NNNN`` with NNNN the screening number at the
-site (a rescreened subject gets a new number; ``demo_truth.json`` links the two). Arms follow
-SDTMIG 3.2 (screen failures ``SCRNFAIL``; see :mod:`trialkit.demo.screening`).
+Conventions: STUDYID is the sponsor code of the protocol file (``ST561-1``); USUBJID =
+``STUDYID-SITEID-NNNN`` with NNNN the screening number at the site (a rescreened subject gets
+a new number; ``demo_truth.json`` links the two). Arms follow SDTMIG 3.2 (screen failures
+``SCRNFAIL``). DM.RFSTDTC is the randomization date, RFXSTDTC/RFXENDTC the first and last
+exposure, and every --DY SDTMIG's study day from RFSTDTC. The transfer is extracted
+``EXTRACTION_LAG_DAYS`` after the cutoff, so some records are dated after it.
+
+``demo_truth.json`` (what was planted; analyses are tested against it):
+
+- top level (after randomization): ``deviations`` [{USUBJID, RULE, DATE}] (exactly what the
+  DESIGN section 6 rules give on the written EX/PR/AE), ``planted_subjects`` {RULE: [USUBJID]},
+  ``permitted_delays`` [{USUBJID, DATE}] (25-28 day intervals) and ``n_permitted_delays``,
+  ``permitted_holds`` [{USUBJID, DATE, AESTDTC}] (late doses after an AE DRUG INTERRUPTED),
+  ``adverse_event_discontinuations`` [USUBJID], ``deaths`` [{USUBJID, DTHDTC}],
+  ``never_treated``, ``untreated``, ``no_postbaseline_scan`` [USUBJID],
+  ``staged_sirt`` [{USUBJID, OWN_MAPPING}], ``missed_assessments`` [{USUBJID, VISITNUM}],
+  ``unscheduled_assessments`` [{USUBJID, DATE}], ``equivocal_new_lesions`` [{USUBJID, DATE,
+  CONFIRMED}], ``planted_double_missed_before_event`` {PD: [...], DEATH: [...]},
+  ``pfs_facts_bicr_mrecist`` {max_gap_days, event_after_two_missed_assessments [{USUBJID,
+  EVENT, EVENT_DATE, LAST_ADEQUATE_DATE}], new_anticancer_therapy_before_event [{USUBJID,
+  CMTRT, CMSTDTC, LAST_ADEQUATE_DATE}]}, ``bor_bicr_mrecist_unconfirmed`` {USUBJID: BOR} and
+  ``orr_bicr_mrecist_unconfirmed`` {ARMCD: rate} (accepted BICR read, as of the cutoff),
+  ``bicr_investigator_discordance_mrecist``, ``bicr_adjudication`` {subject_criteria,
+  readers_disagree, accepted_radiologist_2_share_of_assessments}, ``ne_time_points``,
+  ``partial_dates`` [{domain, variable, usubjid, value, full_date}], ``records_after_cutoff``
+  {dataset: n}, ``cutoff``, ``extraction_date``, ``reference_dates``, ``seed``, ``subjects``;
+- ``screening``: counts, ``screen_failures`` {USUBJID: [IETESTCD]}, ``rescreened``,
+  ``never_treated``, ``maa_mapping_screen_failures``, ``eligibility_discrepancies``
+  {randomized_failing_criterion [{USUBJID, IETESTCD, TESTCD, VALUE}],
+  screen_failure_criterion_not_supported [{USUBJID, IETESTCD}]}, ``randomization`` (the
+  assumed scheme), ``partial_dates``.
 
 Public API:
     generate_demo(seed=, subjects=, cutoff=)  -> (datasets, truth)

@@ -1,6 +1,12 @@
 """The screening half of the demo study: who was screened, who failed and why, and the
 screening findings that make every eligibility decision reproducible from the data.
 
+Steps of :func:`generate_screening`: plan the attempts, schedule them (consent, labs,
+imaging and the outcome on working days of the clinic calendar, inside the protocol's
+``screening.window_days``), assign the reasons of failure and the planted discrepancies,
+draw the findings (one tumour :class:`Layout` per subject behind FA), number the subjects,
+randomize, then build each domain and the truth.
+
 Datasets (SDTM, CDISC names and controlled terms; every --DTC an ISO 8601 string):
 
 - **DM**: every screening attempt (screen failures included). SDTMIG 3.2 arm convention:
@@ -13,34 +19,45 @@ Datasets (SDTM, CDISC names and controlled terms; every --DTC an ISO 8601 string
 - **IE**: only criteria not met (1-3 per screen failure), codes and texts from the protocol
   file's ``eligibility`` catalog; IEORRES/IESTRESC "N" for inclusion, "Y" for exclusion.
 - **LB** (screening, SI units; LBSTNRLO/LBSTNRHI are the site's reference range, sex-specific
-  where labs report them so): PLT, NEUT, HGB, BILI, ALT, AST, ALP, ALB, CREAT, INR.
+  where labs report them so): PLAT, NEUT, HGB, BILI, ALT, AST, ALP, ALB, CREAT, INR (CDISC
+  LBTESTCD terms).
 - **VS** (screening): WEIGHT (kg), HEIGHT (cm), SYSBP, DIABP (mmHg).
 - **QS**: ECOG performance status, QSCAT "ECOG", QSTESTCD "ECOG101".
 - **FA** (screening imaging and clinical findings; inputs of Child-Pugh and CNLC):
   FACAT "CHILD-PUGH": ASCITES (ABSENT/MILD/MODERATE/SEVERE), HEPENCEP (NONE/GRADE 1-2/
-  GRADE 3-4); FACAT "CNLC STAGING": TUMNUM (number of intrahepatic tumours), TUMLDIAM
+  GRADE 3-4); FACAT "CNLC STAGING": LESNUM (number of intrahepatic tumours), LDIAM
   (largest diameter, mm), VASCINV (most extensive macrovascular invasion: NONE, VP1-VP4,
-  HVTT), EXTRAHEP (Y/N); FACAT "SIRT ELIGIBILITY": TUMBURD (tumour % of liver volume).
+  HVTT), EXTRAHEP (Y/N); FACAT "SIRT ELIGIBILITY": TUMBURD (tumour % of liver volume, from
+  every tumour's diameter). LESNUM and LDIAM are CDISC FATESTCD terms; the others are
+  sponsor-defined (the codelist is extensible and has no single code for them).
 - **PR**: the 99mTc-MAA mapping of screen failures found unsuitable for SIRT (INCL07).
+- **SV**: the screening visit (VISITNUM 0) of every attempt.
 
 Every machine-checkable criterion is evaluated on these findings with
 :func:`compute_check` from the protocol file's ``check`` (no threshold lives in this
 module); IE holds exactly the failed checks plus planted judgment criteria (prior therapy,
-MAA mapping, ...), so IE and the findings always agree.
+MAA mapping, ...), except the planted discrepancies the truth file lists: randomized subjects
+whose data fail one criterion (``INELIGIBLE_PLANTS``) and screen failures whose recorded code
+their data do not support (``UNSUPPORTED_CODES``).
+
+Randomization (an assumption; the registry record says only "randomized 1:1:1:1"): central,
+stratified by site, permuted blocks of 4 or 8.
 
 Columns of the ``randomized`` frame handed to ``trialkit.demo.treatment`` (one row per
 randomized subject): STUDYID, USUBJID, SITEID, SUBJID, ARMCD, ARM, RANDDT (date), RFICDT
-(date), AGE, SEX, WEIGHT_KG, HEIGHT_CM, NEVER_TREATED (bool), ECOG (0/1), and baseline tumour
+(date), AGE, SEX, WEIGHT_KG, HEIGHT_CM, NEVER_TREATED (bool), ECOG (0/1), baseline tumour
 facts consistent with FA: TUMOR_COUNT (intrahepatic tumours), LARGEST_MM (largest diameter),
-VASCINV, TUMBURD_PCT, SCREEN_IMAGING_DT (date of the screening imaging, before RANDDT).
+VASCINV, TUMBURD_PCT, SCREEN_IMAGING_DT (date of the screening imaging, before RANDDT), and
+the screening labs with their reference limits (PLAT, NEUT, ... and _ULN/_LLN).
 
 Example:
     >>> import datetime
     >>> from trialkit.protocol import load_protocol
+    >>> cal = ClinicCalendar("CN", datetime.date(2025, 1, 1), datetime.date(2027, 12, 31))
     >>> s = generate_screening(n_randomized=8, seed=1, cutoff=datetime.date(2026, 10, 31),
-    ...                        protocol=load_protocol())
+    ...                        protocol=load_protocol(), calendar=cal)
     >>> s.randomized.height, sorted(s.datasets)
-    (8, ['dm', 'ds', 'fa', 'ie', 'lb', 'pr', 'qs', 'vs'])
+    (8, ['dm', 'ds', 'fa', 'ie', 'lb', 'pr', 'qs', 'sv', 'vs'])
 """
 
 from __future__ import annotations
