@@ -89,7 +89,7 @@ def test_eligibility_catalog_covers_every_numbered_criterion_once():
 
 def test_machine_checkable_criteria_carry_the_protocols_thresholds():
     by_code = {c["ietestcd"]: c for c in PROTOCOL.eligibility}
-    platelets = [c for c in PROTOCOL.eligibility if c.get("check", {}).get("testcd") == "PLT"]
+    platelets = [c for c in PROTOCOL.eligibility if c.get("check", {}).get("testcd") == "PLAT"]
     assert len(platelets) == 1 and platelets[0]["check"]["op"] == "ge" and platelets[0]["check"]["threshold"] == 75
     assert by_code["INCL02"]["check"]["threshold"] == [18, 75]
     ecog = [c for c in PROTOCOL.eligibility if c.get("check", {}).get("testcd") == "ECOG101"]

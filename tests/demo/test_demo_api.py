@@ -43,14 +43,15 @@ def test_xpt_files_respect_v5_limits_and_read_back(tmp_path):
     assert len(dm) == pl.read_parquet(write_demo(tmp_path / "p", seed=5, subjects=SMALL) / "dm.parquet").height
 
 
-def test_defaults_give_120_randomized_30_per_arm_at_the_three_sites(demo_dir):
+def test_defaults_give_120_randomized_about_30_per_arm_at_the_three_sites(demo_dir):
     dm = pl.read_parquet(demo_dir / "dm.parquet")
     ds = pl.read_parquet(demo_dir / "ds.parquet")
     protocol = load_protocol("NCT07334483")
     randomized = dm.filter(pl.col("ARMCD").is_in(protocol.arm_codes))
     assert randomized.height == DEFAULT_SUBJECTS
     assert ds.filter(pl.col("DSDECOD") == "RANDOMIZED").height == DEFAULT_SUBJECTS
-    assert dict(randomized.group_by("ARMCD").len().iter_rows()) == {a: 30 for a in "ABCD"}
+    per_arm = dict(randomized.group_by("ARMCD").len().iter_rows())
+    assert set(per_arm) == set("ABCD") and all(27 <= n <= 33 for n in per_arm.values()), per_arm
     assert set(dm["SITEID"]) == {s["siteid"] for s in protocol.sites}
     assert dict(randomized.select("ARMCD", "ARM").unique().iter_rows()) == {a["armcd"]: a["arm"] for a in protocol.arms}
     assert 180 <= dm.height <= 220                          # ~200 screened

@@ -168,13 +168,15 @@ def test_viable_diameter_never_exceeds_the_whole_lesion(large_study):
 
 
 def test_truth_best_response_and_orr_agree_with_rs(demo_dir, default_study):
-    """``demo_truth.json``'s unconfirmed BICR mRECIST BOR and ORR, which derivation tests may
-    use as expectations, are re-derived here from RS (DESIGN section 6: on or after
+    """``demo_truth.json``'s unconfirmed BICR mRECIST BOR and ORR as of the cutoff, which
+    derivation tests may use as expectations, are re-derived here from RS (DESIGN section 6: on or after
     randomization up to the first PD; CR > PR > SD (>= 42 days) > PD > NE; MISSING without a
     post-baseline time point; all randomized in the ORR denominator)."""
     truth = json.loads((demo_dir / "demo_truth.json").read_text())
     rand = _randomized(default_study)
-    ovr = (default_study["rs"].filter((pl.col("RSTESTCD") == "OVRLRESP") & (pl.col("RSCAT") == "MRECIST") & BICR)
+    # as of the cutoff: the transfer also holds scans made between the cutoff and its extraction
+    ovr = (default_study["rs"].filter((pl.col("RSTESTCD") == "OVRLRESP") & (pl.col("RSCAT") == "MRECIST") & BICR
+                                      & (pl.col("RSDTC") <= truth["cutoff"]))
            .join(rand, on="USUBJID")
            .with_columns(DAYS=(pl.col("RSDTC").str.to_date() - pl.col("RANDDT")).dt.total_days())
            .filter(pl.col("DAYS") >= 0).sort("USUBJID", "DAYS")
@@ -194,3 +196,46 @@ def test_truth_best_response_and_orr_agree_with_rs(demo_dir, default_study):
     for code, rate in truth["orr_bicr_mrecist_unconfirmed"].items():
         members = [u for u in derived if arm[u] == code]
         assert rate == pytest.approx(sum(derived[u] in ("CR", "PR") for u in members) / len(members))
+
+
+def test_time_to_response_is_arm_specific(large_study):
+    """cTACE responds at the first scan; SIRT (with or without immunotherapy) responses
+    come later and deepen over months (accepted BICR, mRECIST)."""
+    rand = _randomized(large_study)
+    first = (large_study["rs"].filter((pl.col("RSTESTCD") == "OVRLRESP") & (pl.col("RSCAT") == "MRECIST") & BICR
+                                      & pl.col("RSSTRESC").is_in(["CR", "PR"]))
+             .join(rand, on="USUBJID")
+             .with_columns(DAY=(pl.col("RSDTC").str.to_date() - pl.col("RANDDT")).dt.total_days() + 1)
+             .group_by("USUBJID", "ARMCD").agg(pl.col("DAY").min(), pl.col("VISITNUM").min()))
+    by = {arm: g for (arm,), g in first.group_by("ARMCD")}
+    at_first_scan = {arm: (g["VISITNUM"] == 1).mean() for arm, g in by.items()}
+    assert at_first_scan["D"] >= 0.8, at_first_scan
+    assert all(at_first_scan[a] <= 0.65 for a in "ABC"), at_first_scan
+    assert by["C"]["DAY"].median() >= by["D"]["DAY"].median() + 21
+
+
+def test_new_lesions_are_sometimes_equivocal_first(large_study):
+    """An equivocal new lesion is confirmed (unequivocal) at the next scan or not seen again."""
+    rs = large_study["rs"].filter((pl.col("RSTESTCD") == "NEWLPROG") & (pl.col("RSCAT") == "MRECIST") & BICR)
+    assert set(rs["RSSTRESC"]) == {"EQUIVOCAL", "UNEQUIVOCAL"}
+    eq = rs.filter(pl.col("RSSTRESC") == "EQUIVOCAL").select("USUBJID", E=pl.col("RSDTC"))
+    later = rs.filter(pl.col("RSSTRESC") == "UNEQUIVOCAL").select("USUBJID", U=pl.col("RSDTC"))
+    confirmed = eq.join(later, on="USUBJID").filter(pl.col("U") > pl.col("E")).select("USUBJID").unique()
+    assert 0 < confirmed.height < eq.select("USUBJID").unique().height
+
+
+def test_lesions_respond_with_their_lobe(large_study):
+    """SIRT treats the largest tumour's lobe first; a target in the other lobe waits for the
+    staged second SIRT, so at the first scan it has shrunk less (accepted BICR, mRECIST)."""
+    tu = large_study["tu"].filter((pl.col("TUSTRESC") == "TARGET") & (pl.col("TUEVAL") == "INVESTIGATOR"))
+    lat = tu.pivot(on="TULNKID", index="USUBJID", values="TULAT")
+    bilobar = lat.filter(pl.col("T02").is_not_null() & (pl.col("T01") != pl.col("T02")))["USUBJID"]
+    sirt = large_study["dm"].filter(pl.col("ARMCD").is_in(["A", "B", "C"]))["USUBJID"]
+    tr = (large_study["tr"].filter((pl.col("TRCAT") == "MRECIST") & (pl.col("TRACPTFL") == "Y")
+                                   & (pl.col("TRTESTCD") == "LDIAM") & pl.col("VISITNUM").is_in([0.0, 1.0])
+                                   & pl.col("USUBJID").is_in(bilobar.implode()) & pl.col("USUBJID").is_in(sirt.implode()))
+          .with_columns(LES=pl.col("TRLNKID").str.slice(-3)))
+    wide = tr.pivot(on="VISITNUM", index=["USUBJID", "LES"], values="TRSTRESN").drop_nulls()
+    change = wide.with_columns(R=pl.col("1.0") / pl.col("0.0")).group_by("LES").agg(pl.col("R").mean())
+    ratio = dict(change.iter_rows())
+    assert len(bilobar) > 30 and ratio["T01"] < ratio["T02"], ratio

@@ -21,11 +21,13 @@ import os
 import re
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
 import polars as pl
 
+from trialkit.demo.dates import compute_iso_date
 from trialkit.errors import ParamsError, TrialkitError
 
 FORMATS = {"parquet": "parquet", "csv": "csv", "xpt": "xpt"}
@@ -34,20 +36,91 @@ XPT_MAX_CHARS = 200
 _XPT_STAMP = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")
 
 
-def write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    """Parquet with a fixed codec and level; polars writes no timestamp, so bytes repeat."""
-    frame.write_parquet(path, compression="zstd", compression_level=3, statistics=True)
+BATCH_ROWS = 50_000          # base rows (scans, lab visits, subjects) made into records at a time
+WRITERS = 2                  # files written at once
 
 
-def write_csv(frame: pl.DataFrame, path: Path) -> None:
-    """UTF-8 CSV with a header row; null is an empty field."""
-    frame.write_csv(path)
+class Planned:
+    """A dataset given as a compact base frame and the lazy plan that makes its records
+    (``explode`` into one row per lesion, test or response, then the SDTM text).
+
+    The writer makes and writes the records ``BATCH_ROWS`` base rows at a time, so 10
+    million TR rows never exist as text at once, whatever the engine's scheduling; the
+    plan must depend on each base row only (sequence numbers are carried in the base).
+
+    Example:
+        >>> p = Planned(pl.DataFrame({"N": [1, 2]}), lambda lf: lf.with_columns(M=pl.col("N") * 2))
+        >>> p.collect()["M"].to_list()
+        [2, 4]
+    """
+
+    def __init__(self, base: pl.DataFrame, plan: Callable[[pl.LazyFrame], pl.LazyFrame],
+                 base_date: pl.Expr | None = None):
+        self.base, self.plan, self.base_date = base, plan, base_date
+
+    def count_after(self, cutoff: datetime.date) -> int | None:
+        """Records dated after ``cutoff``, made only from the base rows dated after it (every
+        record has its base row's date); None without ``base_date``."""
+        if self.base_date is None:
+            return None
+        return int(self.plan(self.base.lazy().filter(self.base_date > cutoff)).select(pl.len()).collect().item())
+
+    def lazy(self) -> pl.LazyFrame:
+        return self.plan(self.base.lazy())
+
+    def collect_schema(self) -> pl.Schema:
+        return self.lazy().collect_schema()
+
+    def collect(self) -> pl.DataFrame:
+        return self.lazy().collect()
+
+    def batches(self, rows: int = BATCH_ROWS):
+        for start in range(0, max(self.base.height, 1), rows):
+            yield self.plan(self.base.slice(start, rows).lazy()).collect()
+
+
+def _batches(frame) -> Any:
+    """The frame's records as SDTM text, in batches (a plain frame in slices)."""
+
+    if isinstance(frame, Planned):
+        for batch in frame.batches():
+            yield finalize_frame(batch)
+        return
+    frame = finalize_frame(frame)
+    for start in range(0, max(frame.height, 1), BATCH_ROWS * 4):
+        yield frame.slice(start, BATCH_ROWS * 4)
+
+
+def write_parquet(frame, path: Path) -> None:
+    """Parquet (pyarrow's writer, zstd level 3, statistics) written batch by batch; no
+    timestamp is written, so bytes repeat for a seed."""
+    import pyarrow.parquet as pq
+
+    writer = None
+    try:
+        for batch in _batches(frame):
+            table = batch.to_arrow(compat_level=pl.CompatLevel.oldest())   # large_string: any reader
+            if writer is None:
+                writer = pq.ParquetWriter(str(path), table.schema, compression="zstd", compression_level=3,
+                                          write_statistics=True)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def write_csv(frame, path: Path) -> None:
+    """UTF-8 CSV with a header row; null is an empty field; written batch by batch."""
+    with open(path, "wb") as handle:
+        for i, batch in enumerate(_batches(frame)):
+            batch.write_csv(handle, include_header=i == 0)
 
 
 def write_xpt(frame: pl.DataFrame, path: Path, *, name: str, stamp: datetime.date) -> None:
     """SAS transport v5: names ≤ 8 characters, text ≤ 200 characters, fixed header stamps."""
     import pyreadstat
 
+    frame = pl.concat(list(_batches(frame)))
     too_long = [c for c in frame.columns if len(c) > 8]
     if too_long:
         raise ParamsError(f"trialkit: dataset '{name}' has column names longer than 8 characters, "
@@ -100,8 +173,7 @@ def write_datasets(datasets: dict[str, pl.DataFrame], truth: dict[str, Any], out
         raise TrialkitError(f"trialkit: cannot write the demo study to {out}: {exc.strerror or exc}.") from None
     os.chmod(tmp, 0o755)      # mkdtemp makes it private; it may become the output folder
     try:
-        written = []
-        for name in sorted(datasets):
+        def write_one(name: str) -> str:
             path = tmp / f"{name.lower()}.{FORMATS[fmt]}"
             frame = datasets[name]
             if fmt == "parquet":
@@ -110,9 +182,16 @@ def write_datasets(datasets: dict[str, pl.DataFrame], truth: dict[str, Any], out
                 write_csv(frame, path)
             else:
                 write_xpt(frame, path, name=name, stamp=stamp)
-            written.append(path.name)
             if progress:
-                progress(f"wrote {path.name} ({frame.height:,} rows)")
+                progress(f"wrote {path.name}")
+            return path.name
+
+        # two files at a time, the planned (largest) first: making a batch (polars) and
+        # compressing one (pyarrow) overlap; each file is still written by one thread, in
+        # order, so the bytes do not depend on the scheduling
+        order = sorted(datasets, key=lambda n: (not isinstance(datasets[n], Planned), n))
+        with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+            written = list(pool.map(write_one, order))
         (tmp / TRUTH_FILE).write_text(dump_truth(truth), encoding="utf-8")
         if not out.exists():
             os.replace(tmp, out)
@@ -128,3 +207,25 @@ def write_datasets(datasets: dict[str, pl.DataFrame], truth: dict[str, Any], out
         return out
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def finalize_frame(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """SDTM text of a generated frame: dates (``pl.Date``) as ISO 8601 --DTC text through
+    :func:`compute_iso_date`, categoricals as text; a lazy frame is collected. The writer
+    applies the same expressions slice by slice (:func:`write_datasets`),
+    so 100,000 subjects never hold every string at once."""
+    if isinstance(frame, Planned):
+        frame = frame.lazy()
+    out = frame.with_columns(finalize_exprs(frame))
+    return out.collect() if isinstance(out, pl.LazyFrame) else out
+
+
+def finalize_exprs(frame: pl.DataFrame | pl.LazyFrame) -> list[pl.Expr]:
+    schema = frame.schema if isinstance(frame, pl.DataFrame) else frame.collect_schema()
+    out = []
+    for name, dtype in schema.items():
+        if dtype == pl.Date:
+            out.append(compute_iso_date(pl.col(name)).alias(name))
+        elif isinstance(dtype, (pl.Categorical, pl.Enum)):
+            out.append(pl.col(name).cast(pl.String))
+    return out

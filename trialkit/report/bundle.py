@@ -41,17 +41,24 @@ _TO_PAGE = str.maketrans("<", ".")
 # Decode base-85 -> gzip bytes -> DecompressionStream -> run as a classic script -> event.
 # Written for old browsers too (no arrow functions): where something is missing it stops
 # quietly and the static images stay.
+# window.trialkitInflate(text, bytes): base-85 text -> gzip bytes -> DecompressionStream ->
+# a promise of the text (the bundle here; large chart specs in notebook.chart_html too).
+INFLATE_JS = """window.trialkitInflate=window.trialkitInflate||function(text,n){var A="%(alphabet)s",map={},i,j;
+text=text.replace(/\\s+/g,"");for(i=0;i<85;i++){map[A.charAt(i)]=i;}
+var out=new Uint8Array(text.length/5*4);
+for(i=0,j=0;i<text.length;i+=5,j+=4){var v=0;for(var k=0;k<5;k++){var d=map[text.charAt(i+k)];if(d===undefined){throw new Error("bad character in packed text");}v=v*85+d;}
+out[j]=(v>>>24)&255;out[j+1]=(v>>>16)&255;out[j+2]=(v>>>8)&255;out[j+3]=v&255;}
+return new Response(new Blob([out.subarray(0,n)]).stream().pipeThrough(new DecompressionStream("gzip"))).text();};"""
+
+# Decode base-85 -> gzip bytes -> DecompressionStream -> run as a classic script -> event.
+# Written for old browsers too (no arrow functions): where something is missing it stops
+# quietly and the static images stay.
 LOADER_JS = """(function(){var el=document.getElementById("%(id)s");if(!el){return;}
 function state(s){window.trialkitVega=s;}
 if(typeof DecompressionStream!=="function"||typeof Blob!=="function"||typeof Response!=="function"||!Blob.prototype.stream){state("unsupported");return;}
 state("loading");
-try{var A="%(alphabet)s",map={},i,j,text=el.textContent.replace(/\\s+/g,""),n=parseInt(el.getAttribute("data-bytes"),10);
-for(i=0;i<85;i++){map[A.charAt(i)]=i;}
-var out=new Uint8Array(text.length/5*4);
-for(i=0,j=0;i<text.length;i+=5,j+=4){var v=0;for(var k=0;k<5;k++){var d=map[text.charAt(i+k)];if(d===undefined){throw new Error("bad character in the bundle");}v=v*85+d;}
-out[j]=(v>>>24)&255;out[j+1]=(v>>>16)&255;out[j+2]=(v>>>8)&255;out[j+3]=v&255;}
-var stream=new Blob([out.subarray(0,n)]).stream().pipeThrough(new DecompressionStream("gzip"));
-new Response(stream).text().then(function(code){var s=document.createElement("script");s.textContent=code;document.head.appendChild(s);
+try{%(inflate)s
+window.trialkitInflate(el.textContent,parseInt(el.getAttribute("data-bytes"),10)).then(function(code){var s=document.createElement("script");s.textContent=code;document.head.appendChild(s);
 if(typeof window.vegaEmbed!=="function"){throw new Error("the bundle did not define vegaEmbed");}
 state("ready");window.dispatchEvent(new Event("%(event)s"));})
 .catch(function(e){state("failed");console.warn("trialkit: interactive charts unavailable, static images kept:",e);});}
@@ -86,6 +93,23 @@ def compress_bundle(code: str) -> tuple[str, int]:
     return encode_base85(packed), len(packed)
 
 
+def inflate_js() -> str:
+    """The script that defines ``window.trialkitInflate`` (packed text -> a promise of its text)."""
+    return INFLATE_JS % {"alphabet": ALPHABET}
+
+
+def pack_text(text: str) -> tuple[str, int]:
+    """``(page text, gzip size)`` of any text, for ``window.trialkitInflate`` (deterministic).
+
+    Example:
+        >>> packed, size = pack_text('{"a": 1}')
+        >>> gzip.decompress(decode_base85(packed, size))
+        b'{"a": 1}'
+    """
+    packed = gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
+    return encode_base85(packed), len(packed)
+
+
 def bundle_html(code: str) -> str:
     """The two ``<script>`` elements a page's ``<head>`` holds: the packed bundle and its loader.
 
@@ -96,6 +120,6 @@ def bundle_html(code: str) -> str:
         HTML; ~0.39 MB for the 0.9 MB bundle. Compressed once per process.
     """
     text, size = compress_bundle(code)
-    loader = LOADER_JS % {"id": BUNDLE_ID, "alphabet": ALPHABET, "event": READY_EVENT}
+    loader = LOADER_JS % {"id": BUNDLE_ID, "event": READY_EVENT, "inflate": inflate_js()}
     return (f'<script id="{BUNDLE_ID}" type="{BUNDLE_TYPE}" data-encoding="{ENCODING}" '
             f'data-bytes="{size}">{text}</script>\n<script id="trialkit-vega-loader">{loader}</script>')

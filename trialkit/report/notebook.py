@@ -190,8 +190,9 @@ def _json_for_script(obj: Any) -> str:
 # JavaScript or DecompressionStream is missing: the static image stays).
 _SWAP_JS = """(function(){var root=document.getElementById("%s");if(!root){return;}
 function go(){if(typeof window.vegaEmbed!=="function"){return;}
-var live=root.querySelector(".trialkit-chart-live");var spec=JSON.parse(root.querySelector(".trialkit-chart-spec").textContent);
-window.vegaEmbed(live,spec,{actions:false,renderer:"svg"}).then(function(){var s=root.querySelector(".trialkit-chart-static");if(s){s.remove();}root.classList.add("trialkit-chart-interactive");})
+var live=root.querySelector(".trialkit-chart-live"),el=root.querySelector(".trialkit-chart-spec"),n=el.getAttribute("data-bytes");
+var text=n?(typeof window.trialkitInflate==="function"?window.trialkitInflate(el.textContent,parseInt(n,10)):Promise.reject(new Error("no inflater"))):Promise.resolve(el.textContent);
+text.then(function(t){return window.vegaEmbed(live,JSON.parse(t),{actions:false,renderer:"svg"});}).then(function(){var s=root.querySelector(".trialkit-chart-static");if(s){s.remove();}root.classList.add("trialkit-chart-interactive");})
 .catch(function(e){live.replaceChildren();console.warn("trialkit: interactive chart unavailable, static image kept:",e);});}
 function start(){if(typeof window.vegaEmbed==="function"){go();}else{window.addEventListener("trialkit-vega-ready",go,{once:true});}}
 if(document.readyState==="loading"){document.addEventListener("DOMContentLoaded",start);}else{start();}})();"""
@@ -224,10 +225,36 @@ def chart_html(spec: Mapping[str, Any], *, svg: str | None = None, chart_id: str
         f'<div class="trialkit-chart" id="{chart_id}">'
         f'<div class="trialkit-chart-static" role="img" aria-label="{label}">{static}</div>'
         f'<div class="trialkit-chart-live"></div>'
-        f'<script type="application/json" class="trialkit-chart-spec">{_json_for_script(spec)}</script>'
+        f"{spec_script(spec)}"
         f"<script>{_SWAP_JS % chart_id}</script>"
         f"</div>"
     )
+
+
+# A spec above this many characters of JSON is packed (gzip + base-85, ~10 x smaller): only
+# the interactive view reads it, and that needs JavaScript, which unpacks it
+# (window.trialkitInflate, defined with the page's bundle). Smaller specs stay plain JSON.
+SPEC_PACK_MIN = 20_000
+
+
+def spec_script(spec: Mapping[str, Any]) -> str:
+    """The ``<script>`` holding a chart's spec: plain JSON, or packed when it is large.
+
+    Example:
+        >>> spec_script({"mark": "bar"})
+        '<script type="application/json" class="trialkit-chart-spec">{"mark":"bar"}</script>'
+        >>> packed = spec_script({"data": {"values": [{"x": i} for i in range(3000)]}})
+        >>> 'data-encoding="gzip+base85"' in packed and len(packed) < 10_000
+        True
+    """
+    from trialkit.report.bundle import ENCODING, pack_text
+
+    text = _json_for_script(spec)
+    if len(text) < SPEC_PACK_MIN:
+        return f'<script type="application/json" class="trialkit-chart-spec">{text}</script>'
+    packed, size = pack_text(text)
+    return (f'<script type="application/x-trialkit-spec" class="trialkit-chart-spec" data-encoding="{ENCODING}" '
+            f'data-bytes="{size}">{packed}</script>')
 
 
 def _renderer(spec: dict, **_metadata: Any) -> dict[str, str]:
@@ -295,7 +322,9 @@ def setup(*, audience: str = "analyst", output_dir: str | os.PathLike[str] = "",
 
         from trialkit.report.html import vega_bundle
 
-        display({"text/html": f'<script class="trialkit-vega-bundle-live">{vega_bundle()}</script>'},
+        from trialkit.report.bundle import inflate_js
+
+        display({"text/html": f'<script class="trialkit-vega-bundle-live">{vega_bundle()}\n{inflate_js()}</script>'},
                 metadata=dict(LIVE_BUNDLE_METADATA), raw=True)
 
 
