@@ -322,3 +322,20 @@ def test_inputs_are_never_modified():
     copies = {k: v.clone() for k, v in frames.items()}
     _analysis(frames)
     assert all(frames[k].equals(copies[k]) for k in frames)
+
+
+def test_a_suppdm_link_in_a_data_folder_is_read_by_the_report(tmp_path):
+    from trialkit.study import open_study
+
+    frames = _frames()
+    frames["dm"] = frames["dm"].with_columns(pl.when(pl.col("USUBJID") == "S7").then(pl.lit("01-007"))
+                                             .otherwise(pl.col("SUBJID")).alias("SUBJID"))
+    for name in ("dm", "ds", "ie"):
+        frames[name].with_columns(pl.lit("ST561-1").alias("STUDYID")).write_parquet(tmp_path / f"{name}.parquet")
+    pl.DataFrame({"STUDYID": ["ST561-1"], "RDOMAIN": ["DM"], "USUBJID": ["S7"], "IDVAR": [""], "IDVARVAL": [""],
+                  "QNAM": ["RSUBJID"], "QLABEL": ["Earlier screening of this person"], "QVAL": ["S6"]}
+                 ).write_parquet(tmp_path / "suppdm.parquet")
+    data = open_study("screening", data_dir=tmp_path, data_cutoff="2025-12-31")
+    analysis = scr.create_screening(data.subjects, data.frames, data.protocol, data_cutoff=data.params.data_cutoff)
+    s7 = analysis.subjects.filter(pl.col("USUBJID") == "S7").row(0, named=True)
+    assert (s7["N_ATTEMPTS"], s7["LINK_SOURCE"]) == (2, "SUPPDM.RSUBJID")
