@@ -68,8 +68,8 @@ MAX_LISTED = 1000
 STAGES = ["ENROLLMENT", "ALLOCATION", "FOLLOW-UP", "ANALYSIS"]
 
 
-def _treatment_records(protocol, exposure: pl.DataFrame | None, procedures: pl.DataFrame | None) -> pl.DataFrame:
-    """``USUBJID, TREATMENT`` (protocol key) for each study treatment a subject has a record of (once)."""
+def _treatment_flags(protocol, exposure: pl.DataFrame | None, procedures: pl.DataFrame | None) -> pl.DataFrame:
+    """One row per subject with a study-treatment record: ``USUBJID`` and a Boolean per treatment (protocol key)."""
     parts = []
     for domain, frame, column in (("EX", exposure, "EXTRT"), ("PR", procedures, "PRTRT")):
         names = {str(spec.get("name") or key).upper(): key for key, spec in protocol.treatments.items()
@@ -78,12 +78,18 @@ def _treatment_records(protocol, exposure: pl.DataFrame | None, procedures: pl.D
             continue
         given = compute_is_dose(frame) if domain == "EX" else pl.lit(True)
         term = compute_term_of(frame, column)
-        parts.append(frame.filter(term.is_in(list(names)) & given)
-                     .select(pl.col("USUBJID").cast(pl.String), term.replace_strict(names).alias("TREATMENT"))
-                     .unique())
-    if not parts:
-        return pl.DataFrame(schema={"USUBJID": pl.String, "TREATMENT": pl.String})
-    return pl.concat(parts)
+        records = frame.filter(term.is_in(list(names)) & given).select(
+            pl.col("USUBJID").cast(pl.String), term.replace_strict(names).alias("TREATMENT"))
+        if records["USUBJID"].is_sorted():  # SDTM order: a fast grouping
+            records = records.with_columns(pl.col("USUBJID").set_sorted())
+        parts.append(records.group_by("USUBJID").agg([(pl.col("TREATMENT") == k).any().alias(k)
+                                                      for k in names.values()]))
+    keys = [k for k, spec in protocol.treatments.items() if not spec.get("planning")]
+    flags = pl.DataFrame(schema={"USUBJID": pl.String})
+    for part in parts:
+        flags = flags.join(part, on="USUBJID", how="full", coalesce=True)
+    return flags.with_columns([pl.col(k).fill_null(False) if k in flags.columns else pl.lit(False).alias(k)
+                               for k in keys])
 
 
 def _adsl_disposition(adsl: pl.DataFrame | None) -> pl.DataFrame | None:
@@ -186,7 +192,10 @@ def derive_consort(screening: pl.DataFrame, failures: pl.DataFrame, protocol, *,
     arm_treatments = {str(a["armcd"]): [t for t in a.get("treatments") or []
                                         if not (protocol.treatments.get(t) or {}).get("planning")]
                       for a in protocol.arms}
-    records = _treatment_records(protocol, exposure, procedures)
+    flags = _treatment_flags(protocol, exposure, procedures)
+    keys = [k for k in flags.columns if k != "USUBJID"]
+    randomized = randomized.join(flags, on="USUBJID", how="left").with_columns(
+        [pl.col(k).fill_null(False) for k in keys])
     disposition = disposition if disposition is not None else _adsl_disposition(adsl)
     events = (filter_disposition_events(disposition) if events is None else events)
     events = (events
@@ -203,22 +212,19 @@ def derive_consort(screening: pl.DataFrame, failures: pl.DataFrame, protocol, *,
         if arm.is_empty() and code not in protocol.arm_labels:
             continue
         flow.box(f"allocated.{code}", "randomized", "ALLOCATION", code, f"Allocated to {label}", arm["USUBJID"])
-        mine = arm_treatments.get(code) or []
+        mine = [k for k in arm_treatments.get(code) or [] if k in keys]
         if mine and (exposure is not None or procedures is not None):
-            got = records.join(arm.select("USUBJID"), on="USUBJID", how="semi")
-            received = arm.join(got.filter(pl.col("TREATMENT").is_in(mine)), on="USUBJID", how="semi")
+            gets = pl.any_horizontal([pl.col(k) for k in mine])
+            others = arm.filter(pl.any_horizontal([pl.col(k) for k in keys if k not in mine] or [pl.lit(False)]))
         else:  # no treatment named (a generic protocol) or no EX/PR (ADaM): the data layer's TREATED
-            got, mine = records.head(0), []
-            received = arm.filter(pl.col("TREATED") == "Y")
-        not_received = arm.join(received.select("USUBJID"), on="USUBJID", how="anti")
+            gets, mine, others = pl.col("TREATED") == "Y", [], arm.head(0)
+        received, not_received = arm.filter(gets), arm.filter(~gets)
         flow.box(f"received.{code}", f"allocated.{code}", "ALLOCATION", code, "Received allocated intervention",
                  received["USUBJID"])
         for key in mine:
             spec = protocol.treatments.get(key) or {}
-            who = got.filter(pl.col("TREATMENT") == key).select("USUBJID").unique()
             flow.box(f"received.{code}.{key}", f"received.{code}", "ALLOCATION", code,
-                 str(spec.get("received") or key), who["USUBJID"], kind="detail")
-        others = got.filter(~pl.col("TREATMENT").is_in(mine)).select("USUBJID").unique()
+                     str(spec.get("received") or key), arm.filter(pl.col(key))["USUBJID"], kind="detail")
         if others.height:
             flow.box(f"received.{code}.other_arm", f"received.{code}", "ALLOCATION", code,
                  "Also received a treatment of another arm", others["USUBJID"], kind="detail")

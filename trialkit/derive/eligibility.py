@@ -46,7 +46,7 @@ from typing import Any
 
 import polars as pl
 
-from trialkit.io.terms import compute_term, compute_term_of
+from trialkit.io.terms import compute_term_of
 
 #: Findings datasets a check may name, and DM (whose columns are named by ``testcd``).
 FINDINGS_SOURCES = ("LB", "VS", "QS", "FA")
@@ -324,14 +324,16 @@ UNIT_NOTES_SCHEMA = {"DATASET": pl.String, "TESTCD": pl.String, "UNIT_EXPECTED":
                      "UNIT_FOUND": pl.String, "RECORDS": pl.Int64}
 
 
-def _screening_records(findings: pl.DataFrame, prefix: str, subjects: pl.DataFrame) -> pl.DataFrame:
-    """The records that describe a subject at screening (see the module notes)."""
+def _screening_records(findings: pl.DataFrame, prefix: str, subjects: pl.DataFrame, *,
+                       keep: pl.Expr = pl.lit(True)) -> pl.DataFrame:
+    """The records that describe a subject at screening (see the module notes), of those ``keep`` selects."""
     if "EPOCH" in findings.columns:
         screening = pl.col("EPOCH") == "SCREENING"
         if not findings.select(screening.any()).item():  # another spelling ("Screening ")?
-            screening = compute_term(pl.col("EPOCH")) == "SCREENING"
+            screening = compute_term_of(findings, "EPOCH") == "SCREENING"
         if findings.select(screening.any()).item():
-            return findings.filter(screening)
+            return findings.filter(keep & screening)
+    findings = findings.filter(keep)
     dtc = f"{prefix}DTC"
     if dtc not in findings.columns or "RANDDT" not in subjects.columns:
         return findings
@@ -419,7 +421,7 @@ def derive_screening_values(subjects: pl.DataFrame, findings: Mapping[str, pl.Da
         def column(name: str, dtype: pl.DataType, frame: pl.DataFrame = frame) -> pl.Expr:
             return pl.col(name).cast(dtype) if name in frame.columns else pl.lit(None, dtype)
 
-        records = _screening_records(frame.filter(pl.col(f"{p}TESTCD").is_in(wanted["TESTCD"].to_list())), p, subjects)
+        records = _screening_records(frame, p, subjects, keep=pl.col(f"{p}TESTCD").is_in(wanted["TESTCD"].to_list()))
         records = records.select(
             pl.col("USUBJID").cast(pl.String), pl.col(f"{p}TESTCD").alias("_COL"),
             column(f"{p}STRESN", pl.Float64).alias("_NUM"), column(f"{p}STRESC", pl.String).alias("_TXT"),
