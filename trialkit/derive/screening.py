@@ -461,21 +461,21 @@ def summarize_funnel_table(funnel: pl.DataFrame, *, screening: bool = True) -> p
         ...     "OUTCOME": ["RANDOMIZED", "SCREEN FAILURE"], "N_ATTEMPTS": [1, 1]}))
         >>> summarize_funnel_table(f).row(0)
         ('01', '2', '1 (50.0%)', '0 (0.0%)', '0', '1 (50.0%)', '0')
+        >>> summarize_funnel_table(f, screening=False).row(0)
+        ('01', '1')
     """
     wide = funnel.pivot(on="STAGE", index=["SITEID", "SITE"], values="N", aggregate_function="first",
                         maintain_order=True)
     screened = pl.col("SCREENED")
-    table = wide.select(
+    if not screening:  # nobody but the randomized is known: no percentages of the screened
+        return wide.select(pl.col("SITE").alias("Site"), compute_count_text(pl.col("RANDOMIZED")).alias("Randomized"))
+    return wide.select(
         pl.col("SITE").alias("Site"), compute_count_text(screened).alias("Screened"),
         compute_n_pct_text(pl.col("SCREEN FAILURE"), screened).alias("Screen failures"),
         compute_n_pct_text(pl.col("NOT ASSIGNED"), screened).alias("Not assigned (e.g. consent withdrawn)"),
         compute_count_text(pl.col("IN SCREENING AT CUTOFF")).alias("In screening at the cutoff"),
         compute_n_pct_text(pl.col("RANDOMIZED"), screened).alias("Randomized"),
         compute_count_text(pl.col("RESCREENED")).alias("Rescreened (counted once)"))
-    if not screening:  # nobody but the randomized is known: no percentages of the screened
-        table = table.with_columns(compute_count_text(wide["RANDOMIZED"].to_frame().to_series()).alias("Randomized")
-                                   ).select("Site", "Randomized")
-    return table
 
 
 def summarize_screening_by_month(screening: pl.DataFrame) -> pl.DataFrame:
