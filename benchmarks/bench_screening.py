@@ -10,9 +10,10 @@
    times (default 3): (a) a bare ``pl.scan_parquet(...).collect()`` of the same files and
    (b) ``trialkit.derive.screening.create_screening``, which derives every table of the
    report (the four of DESIGN section 5 and the rest). The fastest of each counts, as
-   ``timeit`` does, because the machine is shared. Target: b <= 3 x a. The resident memory
-   while (b) runs (the study in memory and the tables being derived; sampled every 5 ms,
-   with jemalloc returning freed pages at once: see ``RESIDENT``) is held to 3 GB.
+   ``timeit`` does, because the machine is shared. Target: b <= 3 x a. Then, in a second
+   child with jemalloc returning freed pages at once (``RESIDENT``), the resident memory
+   while (b) runs (the study in memory and the tables being derived; sampled every 5 ms)
+   is held to 3 GB.
 3. For information, not held to a target: the data layer's own steps on the same folder,
    ``open_study`` (read + every check + cutoff; shared by every report) and ``prepare_study``.
 4. The screening report of the built-in demo through ``trialkit run``: its HTML size
@@ -151,7 +152,8 @@ def main() -> list[dict]:
     repeat = max(1, int(os.environ.get("TRIALKIT_BENCH_REPEAT", "3")))
     with tempfile.TemporaryDirectory(prefix="bench-screening-") as tmp:
         folder = _demo(Path(tmp) / "demo")
-        derive = _child(CHILD, str(folder), str(repeat), ",".join(DATASETS), env=RESIDENT)
+        derive = _child(CHILD, str(folder), str(repeat), ",".join(DATASETS))           # times, as a report runs
+        resident = _child(CHILD, str(folder), "1", ",".join(DATASETS), env=RESIDENT)   # memory actually taken
         opened = _child(OPEN_CHILD, str(folder))
         html_mb = _html_size(Path(tmp))
     scan, tables = min(derive["scan"]), min(derive["derive"])
@@ -164,10 +166,12 @@ def main() -> list[dict]:
         {"figure": "screening tables: derive / scan (target <= 3)", "value": tables / scan, "unit": "x",
          "reference": RATIO_TARGET, "ratio": tables / scan / RATIO_TARGET},
         {"figure": "screening tables: peak memory while deriving (the study in memory + tables)",
-         "value": derive["peak_mb"], "unit": "MB", "reference": MEMORY_BUDGET_MB,
-         "ratio": derive["peak_mb"] / MEMORY_BUDGET_MB},
-        {"figure": "  for information: the study in memory before deriving", "value": derive["held_mb"], "unit": "MB",
-         "reference": None, "ratio": None},
+         "value": resident["peak_mb"], "unit": "MB", "reference": MEMORY_BUDGET_MB,
+         "ratio": resident["peak_mb"] / MEMORY_BUDGET_MB},
+        {"figure": "  for information: the study in memory before deriving", "value": resident["held_mb"],
+         "unit": "MB", "reference": None, "ratio": None},
+        {"figure": "  for information: the same peak, the allocator keeping freed pages", "value": derive["peak_mb"],
+         "unit": "MB", "reference": None, "ratio": None},
         {"figure": "  for information: data layer prepare_study (cutoff, subjects, filters)", "value": derive["prepare"],
          "unit": "s", "reference": None, "ratio": None},
         {"figure": "  for information: prepare_study peak memory (two copies of every dataset)",

@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -1197,6 +1198,17 @@ def create_screening(subjects: pl.DataFrame, frames: Mapping[str, pl.DataFrame],
         >>> scr = create_screening(data.subjects, data.frames, data.protocol)    # doctest: +SKIP
     """
     window = protocol.screening_window_days
+    # the screening values (the widest step: every findings record) are read on a second thread
+    # while the rest is derived; polars releases the GIL, so the two overlap on two cores
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        reading = pool.submit(derive_screening_values, subjects, frames, protocol)
+        analysis = _create_screening(subjects, frames, protocol, reading, window=window, data_cutoff=data_cutoff,
+                                     source=source, has_screening=has_screening, include_zero=include_zero)
+    return analysis
+
+
+def _create_screening(subjects, frames, protocol, reading, *, window, data_cutoff, source, has_screening,
+                      include_zero) -> ScreeningAnalysis:
     failed = derive_failed_criteria(frames.get("ie"), protocol)
     links = derive_rescreen_links(subjects, suppdm=frames.get("suppdm"), relsub=frames.get("relsub"))
     events = filter_disposition_events(frames.get("ds"))
@@ -1208,24 +1220,26 @@ def create_screening(subjects: pl.DataFrame, frames: Mapping[str, pl.DataFrame],
                                      with_subjects=True)
     by_site = by_site.join(screening.select("SITEID", "SITE").unique("SITEID"), on="SITEID", how="left")
     co_failures = summarize_co_failures(screening, failures)
-    values, unit_notes = derive_screening_values(subjects, frames, protocol)
-    recheck = derive_eligibility_recheck(values, protocol)
-    discrepancies = summarize_eligibility_discrepancies(recheck, screening, failures, values, protocol)
-    coverage = summarize_recheck_coverage(recheck, screening, protocol)
     consort = derive_consort(screening, failures, protocol, exposure=frames.get("ex"), procedures=frames.get("pr"),
                              disposition=frames.get("ds"), adsl=frames.get("adsl") if source == "ADSL" else None,
                              events=events if "ds" in frames else None)
     outlook = summarize_recruitment(screening, target=protocol.planned_randomized, reference_date=as_date(data_cutoff))
+    funnel, by_month = summarize_funnel(screening), summarize_screening_by_month(screening)
+    possible = summarize_possible_rescreens(subjects, screening)
+    values, unit_notes = reading.result()
+    recheck = derive_eligibility_recheck(values, protocol)
+    discrepancies = summarize_eligibility_discrepancies(recheck, screening, failures, values, protocol)
+    coverage = summarize_recheck_coverage(recheck, screening, protocol)
     notes = describe_screening_limits(frames, protocol, source=source, has_screening=has_screening, values=values,
                                       unit_notes=unit_notes)
     return ScreeningAnalysis(
         subjects=screening, failures=failures, by_criterion=by_criterion, by_criterion_site=by_site,
-        co_failures=co_failures, funnel=summarize_funnel(screening), by_month=summarize_screening_by_month(screening),
+        co_failures=co_failures, funnel=funnel, by_month=by_month,
         consort=consort, consort_checks=check_consort(consort), values=values, recheck=recheck,
         discrepancies=discrepancies, recheck_coverage=coverage, outlook=outlook,
         recruitment_by_site=summarize_recruitment_by_site(screening, outlook),
         cumulative=summarize_cumulative_randomized(screening, outlook),
-        possible_rescreens=summarize_possible_rescreens(subjects, screening), unit_notes=unit_notes,
+        possible_rescreens=possible, unit_notes=unit_notes,
         window_days=window, has_screening=has_screening, notes=notes)
 
 
