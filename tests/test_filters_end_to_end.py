@@ -69,11 +69,16 @@ def expected(runs) -> pl.DataFrame:
     ds = pl.read_parquet(runs.demo / "ds.parquet")
     randomized = (ds.filter(pl.col("DSDECOD").str.to_uppercase() == "RANDOMIZED")
                   .group_by("USUBJID").agg(_first_day("DSSTDTC").min().alias("RANDDTC")))
+    # the end of screening of a subject not randomized: the first DS disposition event
+    ended = (ds.filter(pl.col("DSCAT").str.to_uppercase() == "DISPOSITION EVENT")
+             .group_by("USUBJID").agg(_first_day("DSSTDTC").min().alias("ENDDTC")))
     armnrs = pl.col("ARMNRS").str.to_uppercase() if "ARMNRS" in dm.columns else pl.lit(None, pl.String)
-    subjects = dm.join(randomized, on="USUBJID", how="left").with_columns(
+    subjects = dm.join(randomized, on="USUBJID", how="left").join(ended, on="USUBJID", how="left").with_columns(
         # randomized by the cutoff; randomized after it = still in screening at it
         RAND=pl.col("ARMCD").is_in(ALL_ARMS) & (pl.col("RANDDTC").is_null() | (pl.col("RANDDTC") <= CUTOFF)),
-        SF=(pl.col("ARMCD").str.to_uppercase() == "SCRNFAIL") | (armnrs == "SCREEN FAILURE").fill_null(False))
+        # a screen failure by the cutoff; one whose screening ended after it was still in screening
+        SF=((pl.col("ARMCD").str.to_uppercase() == "SCRNFAIL") | (armnrs == "SCREEN FAILURE").fill_null(False))
+        & (pl.col("ENDDTC").is_null() | (pl.col("ENDDTC") <= CUTOFF)))
     # a partial consent date cannot be shown to be after the cutoff: kept (derive_left_out's rule)
     consent = pl.col("RFICDTC").str.slice(0, 10)
     reason = (pl.when((consent.str.len_chars() == 10) & (consent > CUTOFF))

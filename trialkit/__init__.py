@@ -27,12 +27,20 @@ columns, compute_ expr -> expr, summarize_ one row per group, plot_ frame -> cha
     derive.exposure.derive_swimmer / summarize_exposure                      doses, sessions, responses, status
     derive.deviations.derive_deviations / describe_rules                     the protocol's timing rules (RULE ids)
     derive.swimmer.derive_swimmer_lanes                                      the swimmer's lanes, sorted, within budget
+    derive.eligibility.compute_check / derive_screening_values / derive_eligibility_recheck
+                                                                             protocol checks on screening data
+    derive.screening.create_screening(subjects, frames, protocol) -> ScreeningAnalysis
+                                                                             funnel, criteria, co-failures, outlook
+    derive.consort.derive_consort / check_consort                            the CONSORT flow and its arithmetic
+    study.open_study(report, study=, data_dir=, data_cutoff=, sites=, arms=) -> ReportStudy
     study.open_study(report, study=, data_dir=, data_cutoff=, sites=, arms=) -> ReportStudy
     study.resolve_parameters                                                 the params, resolved once
     demo.write_demo(out, seed=, subjects=, cutoff=, fmt=) / demo_data_dir
     charts.plot_* (plot_swimmer) ; charts.arm_colors, RESPONSE_COLORS        one theme, subject selection
+    charts.consort_html                                                      the CONSORT diagram (HTML, no JS)
     format.format_count / format_n_pct / format_ci                           numbers as reports print them
-    report.notebook.load_study / show_scope / show_table / show_chart / show_listing / show_left_out
+    report.notebook.load_study / show_scope / show_table / show_chart / show_listing / show_html / show_notes
+                    / show_left_out
     report.runner.run_reports(params_files, out=, reports=, jobs=)           (`trialkit run`)
     report.pack.write_pack(run_dir, manifest)                                pack.html: every report, one bundle
     report.mail.send_run(run_dir, options)                                   e-mail a run once (`trialkit email`)

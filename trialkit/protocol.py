@@ -176,6 +176,53 @@ class Protocol:
     def eligibility(self) -> list[dict[str, Any]]:
         return self.raw.get("eligibility") or []
 
+    #: The group of a criterion whose category no group lists.
+    OTHER_GROUP = "Other"
+
+    @property
+    def eligibility_groups(self) -> dict[str, str]:
+        """Criterion category -> report group (``eligibility_groups`` of the file), in group order.
+
+        Example:
+            >>> load_protocol("NCT07334483").eligibility_groups["Laboratory values"]
+            'Laboratory'
+        """
+        groups = self.raw.get("eligibility_groups") or {}
+        return {str(category): str(group) for group, categories in groups.items() for category in categories or ()}
+
+    @property
+    def eligibility_group_order(self) -> list[str]:
+        """The report groups in display order, ``Other`` last when the file does not place it.
+
+        Example:
+            >>> load_protocol("NCT07334483").eligibility_group_order[:2]
+            ['Age/consent', 'Disease stage']
+        """
+        order = [str(g) for g in (self.raw.get("eligibility_groups") or {})]
+        return order if self.OTHER_GROUP in order else order + [self.OTHER_GROUP]
+
+    @property
+    def screening_window_days(self) -> int | None:
+        """Days allowed from consent to randomization (``screening.window_days``), or None.
+
+        Example:
+            >>> load_protocol("NCT07334483").screening_window_days
+            28
+        """
+        value = (self.raw.get("screening") or {}).get("window_days")
+        return int(value) if value is not None else None
+
+    @property
+    def planned_randomized(self) -> int | None:
+        """The recruitment target (``study.planned_randomized``), or None (a generic protocol).
+
+        Example:
+            >>> load_protocol("NCT07334483").planned_randomized
+            120
+        """
+        value = self.raw["study"].get("planned_randomized")
+        return int(value) if value else None
+
     # ------------------------------------------------------------------ vocabularies
     @property
     def assessors(self) -> dict[str, str]:

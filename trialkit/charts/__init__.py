@@ -6,9 +6,11 @@ needs (aggregate in ``trialkit.derive`` first: more than 5,000 rows is refused).
 subjects take ``selected=`` (USUBJIDs to highlight), for the exploration app to link views.
 
 Modules:
-    theme     fonts, sizes, the colours of arms, responses and statuses; the subject selection
+    theme     fonts, sizes, the colours of arms, responses, statuses and sites; the subject selection
     overview  screening and randomized subjects by site and arm
     swimmer   each subject's course on study: doses, sessions, responses, deviations
+    screening screening over time, its duration, failures by criterion, co-failures, recruitment;
+              the CONSORT flow diagram (HTML)
 
 Example:
     >>> import polars as pl
@@ -21,11 +23,21 @@ Example:
 
 from trialkit.charts.overview import plot_screening_by_site, plot_subjects_by_arm_site
 from trialkit.charts.swimmer import plot_swimmer, swimmer_notes_html
+from trialkit.charts.screening import (
+    consort_html,
+    plot_co_failures,
+    plot_failures_by_criterion,
+    plot_recruitment,
+    plot_screening_duration,
+    plot_screening_over_time,
+)
 from trialkit.charts.theme import (
     ARM_PALETTE,
     FONT,
     MAX_ROWS,
+    OUTCOME_COLORS,
     RESPONSE_COLORS,
+    SITE_PALETTE,
     STATUS_COLORS,
     THEME_NAME,
     arm_color,
@@ -34,8 +46,12 @@ from trialkit.charts.theme import (
     derive_selected,
     response_color,
     selection_opacity,
+    site_color,
 )
 
-__all__ = ["ARM_PALETTE", "FONT", "MAX_ROWS", "RESPONSE_COLORS", "STATUS_COLORS", "THEME_NAME", "arm_color",
-           "arm_colors", "chart_data", "derive_selected", "plot_screening_by_site", "plot_subjects_by_arm_site",
-           "plot_swimmer", "response_color", "selection_opacity", "swimmer_notes_html"]
+__all__ = ["ARM_PALETTE", "FONT", "MAX_ROWS", "OUTCOME_COLORS", "RESPONSE_COLORS", "SITE_PALETTE",
+           "STATUS_COLORS", "THEME_NAME", "arm_color", "arm_colors", "chart_data", "consort_html",
+           "derive_selected", "plot_co_failures", "plot_failures_by_criterion", "plot_recruitment",
+           "plot_screening_by_site", "plot_screening_duration", "plot_screening_over_time",
+           "plot_subjects_by_arm_site", "plot_swimmer", "response_color", "selection_opacity", "site_color",
+           "swimmer_notes_html"]

@@ -57,6 +57,19 @@ STATUS_COLORS: dict[str, str] = {
     "SCREEN FAILURE": "#D55E00",
 }
 
+#: How a subject's screening ended (``trialkit.derive.screening`` OUTCOME): the status
+#: colours, grey for a subject neither randomized nor a screen failure.
+OUTCOME_COLORS: dict[str, str] = {
+    "RANDOMIZED": STATUS_COLORS["RANDOMIZED"],
+    "SCREEN FAILURE": STATUS_COLORS["SCREEN FAILURE"],
+    "NOT ASSIGNED": "#8C8C8C",
+}
+
+#: Colours of the sites (never an arm's): ColorBrewer Set2 then Dark2, muted, readable in print.
+SITE_PALETTE: tuple[str, ...] = ("#66C2A5", "#FC8D62", "#8DA0CB", "#E78AC3", "#A6D854", "#FFD92F", "#E5C494",
+                                 "#B3B3B3", "#1B9E77", "#D95F02", "#7570B3", "#E7298A", "#66A61E", "#E6AB02",
+                                 "#A6761D", "#666666")
+
 
 @alt.theme.register(THEME_NAME, enable=True)
 def trialkit_theme() -> alt.theme.ThemeConfig:
@@ -138,6 +151,17 @@ def arm_color(field: str = "ARMCD", *, arms: Mapping[str, str] | Sequence[str],
         # A JS object literal from JSON: labels are data, so they are quoted, never code.
         legend = alt.Legend(title=title, labelExpr=f"{json.dumps(dict(arms))}[datum.value] || datum.value")
     return alt.Color(f"{field}:N", scale=scale(arm_colors(arms)), legend=legend)
+
+
+def site_color(field: str = "SITE", *, sites: Sequence[str], title: str = "Site") -> alt.Color:
+    """The colour encoding of sites: :data:`SITE_PALETTE` over the given sites, in their order.
+
+    Example:
+        >>> site_color(sites=["01 Beijing", "02 Nanjing"]).to_dict()["scale"]["range"]
+        ['#66C2A5', '#FC8D62']
+    """
+    colors = {s: SITE_PALETTE[i % len(SITE_PALETTE)] for i, s in enumerate(sites)}
+    return alt.Color(f"{field}:N", scale=scale(colors), sort=list(sites), legend=alt.Legend(title=title))
 
 
 def response_color(field: str = "BOR", *, title: str = "Best overall response") -> alt.Color:

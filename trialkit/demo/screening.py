@@ -72,6 +72,8 @@ import polars as pl
 from trialkit.demo.dates import NEVER, ClinicCalendar, compute_iso_date, days_to_dates, to_day
 from trialkit.demo.writing import Planned
 from trialkit.derive.days import compute_study_day
+# the protocol's checks as expressions: one implementation, the screening re-check's
+from trialkit.derive.eligibility import checkable_criteria, compute_check
 
 # Population assumptions of the demo (Chinese HCC, mostly HBV cirrhosis); not protocol rules.
 SCREENED_PER_RANDOMIZED = 200 / 120
@@ -119,109 +121,6 @@ CATEGORIES = {
 }
 DECIMALS = {"AGE": 0, "ECOG101": 0, **{k: v["dec"] for k, v in LAB_TESTS.items()},
             **{k: v[2] for k, v in VS_TESTS.items()}, "LESNUM": 0, "LDIAM": 0, "TUMBURD": 0}
-
-
-# ---------------------------------------------------------------- protocol checks -> exprs
-def _leaf_value(check: dict[str, Any]) -> pl.Expr:
-    return pl.col(str(check["testcd"]))
-
-
-def _compare(value: pl.Expr, op: str, threshold: Any) -> pl.Expr:
-    if op == "ge":
-        return value >= threshold
-    if op == "gt":
-        return value > threshold
-    if op == "le":
-        return value <= threshold
-    if op == "lt":
-        return value < threshold
-    if op == "between":
-        return value.is_between(threshold[0], threshold[1], closed="both")
-    if op == "in":
-        return value.is_in([str(t) for t in threshold])
-    if op == "not_in":
-        return ~value.is_in([str(t) for t in threshold])
-    raise ValueError(f"trialkit: unknown check operator {op!r} in the protocol file")
-
-
-def compute_composite(name: str, definition: dict[str, Any]) -> pl.Expr:
-    """The value of a composite named in the protocol file (Child-Pugh, CNLC, Cockcroft-Gault).
-
-    Args:
-        name: CHILD_PUGH_SCORE, CNLC or CRCL_CG.
-        definition: the ``definition`` mapping of the protocol file's check.
-
-    Example:
-        >>> bands = [{"points": 1, "lt": 34}, {"points": 2, "le": 51}, {"points": 3}]
-        >>> cp = {"inputs": [{"testcd": "BILI", "bands": bands}], "classes": {}}
-        >>> pl.DataFrame({"BILI": [20.0, 40.0, 60.0]}).select(
-        ...     compute_composite("CHILD_PUGH_SCORE", cp).alias("P"))["P"].to_list()
-        [1, 2, 3]
-    """
-    if name == "CHILD_PUGH_SCORE":
-        points = []
-        for inp in definition["inputs"]:
-            col = pl.col(str(inp["testcd"]))
-            if "values" in inp:
-                points.append(col.replace_strict({str(k): int(v) for k, v in inp["values"].items()},
-                                                 return_dtype=pl.Int64))
-                continue
-            expr = None
-            for band in inp["bands"]:
-                bounds = [(op, band[op]) for op in ("lt", "le", "gt", "ge") if op in band]
-                cond = _compare(col, *bounds[0]) if bounds else pl.lit(True)
-                expr = pl.when(cond).then(band["points"]) if expr is None else expr.when(cond).then(band["points"])
-            points.append(expr.otherwise(None))
-        return pl.sum_horizontal(points)
-    if name == "CNLC":
-        expr = None
-        default = None
-        for rule in definition["rules"]:
-            conds = [k for k in ("any", "all") if k in rule]
-            if not conds:
-                default = str(rule["stage"])
-                continue
-            cond = compute_check({conds[0]: rule[conds[0]]})
-            expr = pl.when(cond).then(pl.lit(str(rule["stage"]))) if expr is None \
-                else expr.when(cond).then(pl.lit(str(rule["stage"])))
-        return expr.otherwise(pl.lit(default))
-    if name == "CRCL_CG":
-        d = definition
-        age = pl.col(str(d["age"]["testcd"]))
-        weight = pl.col(str(d["weight"]["testcd"]))
-        creat_mg = pl.col(str(d["creatinine"]["testcd"])) / d["umol_per_mg_dl"]
-        factor = pl.when(pl.col(str(d["sex"]["testcd"])) == str(d["sex"]["female"])).then(d["female_factor"]).otherwise(1.0)
-        return (d["age_offset"] - age) * weight / (d["divisor"] * creat_mg) * factor
-    raise ValueError(f"trialkit: unknown composite {name!r} in the protocol file")
-
-
-def compute_check(check: dict[str, Any]) -> pl.Expr:
-    """A protocol ``check`` as a boolean expression: True where the subject is eligible.
-
-    Works on a wide frame with one column per input (named by its test code) and, for ×ULN
-    rules, ``<TESTCD>_ULN``. Null inputs give null (not eligible, not failed).
-
-    Example:
-        >>> frame = pl.DataFrame({"PLAT": [60.0, 150.0]})
-        >>> frame.select(compute_check({"source": "LB", "testcd": "PLAT", "op": "ge", "threshold": 75}))["PLAT"].to_list()
-        [False, True]
-    """
-    if "any" in check:
-        return pl.any_horizontal([compute_check(c) for c in check["any"]])
-    if "all" in check:
-        return pl.all_horizontal([compute_check(c) for c in check["all"]])
-    if "composite" in check:
-        value = compute_composite(str(check["composite"]), check["definition"])
-        return _compare(value, check["op"], check["threshold"])
-    value = _leaf_value(check)
-    if "uln_multiple" in check:
-        return _compare(value, check["op"], pl.col(f"{check['testcd']}_ULN") * check["uln_multiple"])
-    return _compare(value, check["op"], check["threshold"])
-
-
-def checkable_criteria(protocol) -> list[dict[str, Any]]:
-    """The catalog entries that carry a machine ``check``."""
-    return [c for c in protocol.eligibility if c.get("check")]
 
 
 # ---------------------------------------------------------------- value samplers

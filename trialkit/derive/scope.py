@@ -161,7 +161,10 @@ def derive_status_at_cutoff(subjects: pl.DataFrame, cutoff: dt.date | str | None
     """Place the subjects as they stood at the cutoff; add ``CUTOFF_NOTE``.
 
     A subject randomized after the cutoff was still in screening at it: ``STATUS`` OTHER,
-    ``ARMSTAT`` "IN SCREENING AT CUTOFF", no arm and no randomization date. Other subject
+    ``ARMSTAT`` "IN SCREENING AT CUTOFF", no arm and no randomization date. So was a subject
+    not randomized whose screening ended after the cutoff (``SCRENDDT``, see
+    :func:`trialkit.derive.subjects.derive_screening_end`: a screen failure recorded later
+    was not one yet at the cutoff). Other subject
     dates after the cutoff (first dose, death, ...) are set to null, and ``TREATED`` follows
     ``TRTSDT``; the consent date stays, for :func:`derive_left_out` to leave out who consented
     after the cutoff. ``CUTOFF_NOTE`` says what changed (null when nothing did).
@@ -183,12 +186,17 @@ def derive_status_at_cutoff(subjects: pl.DataFrame, cutoff: dt.date | str | None
     if cutoff is None or "RANDDT" not in subjects.columns:
         return subjects.with_columns(pl.lit(None, pl.String).alias("CUTOFF_NOTE"))
     late = (pl.col("RANDDT") > cutoff).fill_null(False)
+    ended_late = pl.lit(False)
+    if "SCRENDDT" in subjects.columns and "STATUS" in subjects.columns:
+        ended_late = ((pl.col("STATUS").cast(pl.String) != "RANDOMIZED") & (pl.col("SCRENDDT") > cutoff)).fill_null(False)
     status_dtype = subjects.schema.get("STATUS", pl.String)
-    changes = [pl.when(late).then(pl.lit("randomized after the data cutoff: in screening at the cutoff"))
-               .otherwise(None).alias("CUTOFF_NOTE"),
-               pl.when(late).then(pl.lit("OTHER")).otherwise(pl.col("STATUS").cast(pl.String))
+    note = (pl.when(late).then(pl.lit("randomized after the data cutoff: in screening at the cutoff"))
+            .when(ended_late).then(pl.lit("screening ended after the data cutoff: in screening at the cutoff"))
+            .otherwise(None).alias("CUTOFF_NOTE"))
+    late = late | ended_late
+    changes = [note, pl.when(late).then(pl.lit("OTHER")).otherwise(pl.col("STATUS").cast(pl.String))
                .cast(status_dtype).alias("STATUS")]
-    for column, value in (("ARMSTAT", "IN SCREENING AT CUTOFF"),):
+    for column, value in (("ARMSTAT", "IN SCREENING AT CUTOFF"), ("SCRNFAIL", "N")):
         if column in subjects.columns:
             changes.append(pl.when(late).then(pl.lit(value)).otherwise(pl.col(column)).alias(column))
     for column in ("ARMCD", "ARM", "ARM_LABEL", "ACTARMCD", "ACTARM"):

@@ -22,8 +22,8 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from trialkit.io.dates import compute_date
-from trialkit.io.terms import NON_ARM_CODES, col_or_null, compute_term
+from trialkit.io.dates import compute_date, compute_date_imputation_flag, compute_date_of
+from trialkit.io.terms import NON_ARM_CODES, col_or_null, compute_term, compute_term_of
 
 #: STATUS values (DESIGN section 5, screening_subjects.csv), in this order.
 STATUSES = ["RANDOMIZED", "SCREEN FAILURE", "OTHER"]
@@ -174,13 +174,31 @@ def derive_subject_status(subjects: pl.DataFrame, *, site_labels: Mapping[str, s
         .alias("ARM_LABEL"))
 
 
+def compute_is_dose(exposure: pl.DataFrame) -> pl.Expr:
+    """True for an EX record of a dose given: not EXOCCUR "N", and a dose above 0 or of a placebo.
+
+    SDTMIG records a missed dose with EXOCCUR "N", never as dose 0, so a dose of 0 is not a
+    dose; a placebo is, whatever its dose (CDISC pilot: PLACEBO 0 mg).
+
+    Example:
+        >>> ex = pl.DataFrame({"EXTRT": ["DRUG", "DRUG", "PLACEBO"], "EXDOSE": [200.0, 0.0, 0.0]})
+        >>> ex.select(compute_is_dose(ex).alias("DOSE"))["DOSE"].to_list()
+        [True, False, True]
+    """
+    placebo = compute_term_of(exposure, "EXTRT").str.contains("PLACEBO").fill_null(False)
+    dosed = (pl.col("EXDOSE").fill_null(1) > 0) | placebo if "EXDOSE" in exposure.columns else pl.lit(True)
+    occurred = (compute_term_of(exposure, "EXOCCUR") != "N").fill_null(True)
+    return dosed & occurred
+
+
 def derive_first_dose(subjects: pl.DataFrame, *, exposure: pl.DataFrame | None = None,
                       procedures: pl.DataFrame | None = None, treatment_procedures: tuple[str, ...] = ()
                       ) -> pl.DataFrame:
     """Add ``TRTSDT`` (first study treatment) and ``TREATED`` ("Y"/"N").
 
     The first dose is the earliest complete start date of an EX record (``EXSTDTC``; a dose
-    of 0 is not a dose, as SDTMIG records a missed dose with EXOCCUR/ECOCCUR, never as 0) or
+    of 0 is not a dose, as SDTMIG records a missed dose with EXOCCUR/ECOCCUR, never as 0,
+    except a placebo's: :func:`compute_is_dose`) or
     of a PR record whose ``PRTRT`` is one of ``treatment_procedures`` (the protocol's
     treatments given as procedures, e.g. SIRT and cTACE, but not a planning procedure such
     as the MAA mapping). ADSL's ``TRTSDT`` is used when ``subjects`` has it and no record
@@ -194,10 +212,7 @@ def derive_first_dose(subjects: pl.DataFrame, *, exposure: pl.DataFrame | None =
     """
     parts = []
     if exposure is not None and {"USUBJID", "EXSTDTC"} <= set(exposure.columns):
-        dosed = (pl.col("EXDOSE").fill_null(1) > 0) if "EXDOSE" in exposure.columns else pl.lit(True)
-        occurred = (compute_term(pl.col("EXOCCUR")) != "N").fill_null(True) if "EXOCCUR" in exposure.columns \
-            else pl.lit(True)
-        parts.append(exposure.filter(dosed & occurred)
+        parts.append(exposure.filter(compute_is_dose(exposure))
                      .select("USUBJID", compute_date(pl.col("EXSTDTC")).alias("_FIRST")))
     if procedures is not None and treatment_procedures and {"USUBJID", "PRTRT", "PRSTDTC"} <= set(procedures.columns):
         parts.append(procedures.filter(compute_term(pl.col("PRTRT")).is_in([t.upper() for t in treatment_procedures]))
@@ -218,12 +233,95 @@ def derive_first_dose(subjects: pl.DataFrame, *, exposure: pl.DataFrame | None =
             .drop([c for c in ("_FIRST",) if c in base.columns]))
 
 
+#: DS terms that are milestones, never disposition events.
+_MILESTONES = ("INFORMED CONSENT OBTAINED", "RANDOMIZED")
+DISPOSITION_SCHEMA = {"USUBJID": pl.String, "DSDECOD": pl.String, "DSTERM": pl.String, "EPOCH": pl.String,
+                      "DSDT": pl.Date, "DSDTF": pl.String}
+
+
+def filter_disposition_events(disposition: pl.DataFrame | None) -> pl.DataFrame:
+    """The DS disposition events (not the milestones), terms compared as terms, dates parsed.
+
+    A disposition event is a record with DSCAT "DISPOSITION EVENT"; without DSCAT, any
+    record but the milestones INFORMED CONSENT OBTAINED and RANDOMIZED. Its date is DSSTDTC
+    (DSDTC when empty), a partial one imputed to the first day of its period and flagged in
+    ``DSDTF`` (admiral's convention for a start).
+
+    Returns:
+        ``USUBJID, DSDECOD, DSTERM, EPOCH, DSDT, DSDTF`` (DSDECOD and EPOCH upper case).
+
+    Example:
+        >>> ds = pl.DataFrame({"USUBJID": ["1", "1"], "DSCAT": ["PROTOCOL MILESTONE", "DISPOSITION EVENT"],
+        ...                    "DSDECOD": ["RANDOMIZED", "Adverse Event"], "DSSTDTC": ["2025-09-01", "2025-11"]})
+        >>> filter_disposition_events(ds).select("DSDECOD", "DSDT", "DSDTF").rows()
+        [('ADVERSE EVENT', datetime.date(2025, 11, 1), 'D')]
+    """
+    if disposition is None or not {"USUBJID", "DSDECOD"} <= set(disposition.columns):
+        return pl.DataFrame(schema=DISPOSITION_SCHEMA)
+    event = (compute_term_of(disposition, "DSCAT") == "DISPOSITION EVENT") if "DSCAT" in disposition.columns \
+        else compute_term_of(disposition, "DSDECOD").is_in(_MILESTONES).not_()
+    events = disposition.filter(event.fill_null(False))
+    when = pl.coalesce(col_or_null(events, "DSSTDTC"), col_or_null(events, "DSDTC"))
+    # the imputation flag once per distinct date text, as compute_date_of does for the date
+    texts = events.select(when.unique().drop_nulls().alias("_DTC")).to_series()
+    flags = texts.to_frame().select(compute_date_imputation_flag(pl.col("_DTC"))).to_series()
+    return events.select(
+        pl.col("USUBJID").cast(pl.String), compute_term_of(events, "DSDECOD").alias("DSDECOD"),
+        col_or_null(events, "DSTERM").alias("DSTERM"), compute_term_of(events, "EPOCH").alias("EPOCH"),
+        compute_date_of(events, ("DSSTDTC", "DSDTC"), impute="start").alias("DSDT"),
+        when.replace_strict(texts, flags, default=None, return_dtype=pl.String).alias("DSDTF")).cast(DISPOSITION_SCHEMA)
+
+
+def derive_screening_end(subjects: pl.DataFrame, *, disposition: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Add ``SCRENDDT``, the end of screening, and ``SCRENDDTF``, its imputation flag.
+
+    A randomized subject's screening ends at randomization (``RANDDT``, so run
+    :func:`derive_randomization_date` first). Any other subject's ends at the earliest DS
+    disposition event (:func:`filter_disposition_events`), else ADSL's screen-failure date
+    ``SCRFDT``, else DM's end of participation ``RFPENDTC``; null when none is given. A
+    partial date is imputed to the first day of its period (the data cutoff keeps such a
+    record for the same reason) and flagged in ``SCRENDDTF`` ("D", "M"), so that a duration
+    is never computed from it.
+
+    Example:
+        >>> dm = pl.DataFrame({"USUBJID": ["1", "2"], "RANDDT": [None, None]}, schema_overrides={"RANDDT": pl.Date})
+        >>> ds = pl.DataFrame({"USUBJID": ["1", "2"], "DSCAT": ["DISPOSITION EVENT"] * 2,
+        ...                    "DSDECOD": ["SCREEN FAILURE", "WITHDRAWAL BY SUBJECT"], "DSSTDTC": ["2025-09-20", "2025-10"]})
+        >>> derive_screening_end(dm, disposition=ds).select("SCRENDDT", "SCRENDDTF").rows()
+        [(datetime.date(2025, 9, 20), None), (datetime.date(2025, 10, 1), 'D')]
+    """
+    base = subjects.drop([c for c in ("SCRENDDT", "SCRENDDTF") if c in subjects.columns])
+    randomized = ((pl.col("STATUS").cast(pl.String) == "RANDOMIZED") if "STATUS" in base.columns
+                  else col_or_null(base, "RANDDT", pl.Date).is_not_null())
+    first = (filter_disposition_events(disposition).filter(pl.col("DSDT").is_not_null())
+             .sort("USUBJID", "DSDT").unique("USUBJID", keep="first")
+             .select("USUBJID", pl.col("DSDT").alias("_END"), pl.col("DSDTF").alias("_ENDF")))
+    result = base.join(first, on="USUBJID", how="left", maintain_order="left")
+    ds_end, ds_flag = pl.col("_END"), pl.col("_ENDF")
+    adsl_end = pl.col("SCRFDT").cast(pl.Date, strict=False) if "SCRFDT" in base.columns else pl.lit(None, pl.Date)
+    if "RFPENDTC" in base.columns:
+        dm_end = compute_date(pl.col("RFPENDTC").cast(pl.String), impute="start")
+        dm_flag = compute_date_imputation_flag(pl.col("RFPENDTC").cast(pl.String))
+    else:
+        dm_end, dm_flag = pl.lit(None, pl.Date), pl.lit(None, pl.String)
+    randdt = pl.col("RANDDT") if "RANDDT" in base.columns else pl.lit(None, pl.Date)
+    return result.with_columns(
+        pl.when(randomized).then(randdt).otherwise(pl.coalesce(ds_end, adsl_end, dm_end)).cast(pl.Date)
+        .alias("SCRENDDT"),
+        pl.when(randomized).then(None)
+        .when(ds_end.is_not_null()).then(ds_flag)
+        .when(adsl_end.is_not_null()).then(None)
+        .otherwise(dm_flag).cast(pl.String).alias("SCRENDDTF"),
+    ).drop("_END", "_ENDF")
+
+
 def derive_subjects(frames: Mapping[str, pl.DataFrame], protocol) -> pl.DataFrame:
     """One row per subject, from DM (or ADSL when the folder holds ADaM only), with everything reports share.
 
     Columns added to the subject-level dataset's own: ``SOURCE`` ("DM" | "ADSL"), ``ARMSTAT``,
     ``SCRNFAIL``, ``STATUS``, ``SITE`` and ``ARM_LABEL`` (the protocol's labels),
-    ``RANDDT`` and ``RANDDT_SOURCE``, ``TRTSDT`` and ``TREATED``, ``RFICDT`` (consent, a
+    ``RANDDT`` and ``RANDDT_SOURCE``, ``TRTSDT`` and ``TREATED``, ``SCRENDDT`` and
+    ``SCRENDDTF`` (end of screening, :func:`derive_screening_end`), ``RFICDT`` (consent, a
     complete date) and ``DTHDT``. From ADSL without ``ARMCD``, the arm code is ``ARM`` or
     ``TRT01P``.
 
@@ -252,6 +350,7 @@ def derive_subjects(frames: Mapping[str, pl.DataFrame], protocol) -> pl.DataFram
                        if str(t.get("domain", "")).upper() == "PR" and not t.get("planning"))
     subjects = derive_first_dose(subjects, exposure=frames.get("ex"), procedures=frames.get("pr"),
                                  treatment_procedures=procedures)
+    subjects = derive_screening_end(subjects, disposition=frames.get("ds"))
     dates = [compute_date(col_or_null(subjects, "RFICDTC")).alias("RFICDT")]
     if "DTHDT" not in subjects.columns:
         dates.append(compute_date(col_or_null(subjects, "DTHDTC")).alias("DTHDT"))

@@ -103,8 +103,9 @@ def _columns(*datasets: str) -> dict[str, tuple[str, ...]]:
 REPORT_NEEDS: dict[str, ReportNeeds] = {
     "study_overview": ReportNeeds(needs=("dm|adsl",), uses=("*",), columns=_columns("dm", "ds", "adsl")),
     # IE gives the reasons of screen failures; without it (pharmaverse) or without DM (an
-    # ADaM folder) the screening report says what it cannot show instead of stopping
-    "screening": ReportNeeds(needs=("dm|adsl",), uses=("ie", "ds", "lb", "vs", "qs", "fa", "ex", "pr"),
+    # ADaM folder) the screening report says what it cannot show instead of stopping.
+    # SUPPDM/RELSUB may link the two subject numbers of a rescreened person.
+    "screening": ReportNeeds(needs=("dm|adsl",), uses=("ie", "ds", "lb", "vs", "qs", "fa", "ex", "pr", "suppdm", "relsub"),
                              columns=_columns("dm", "adsl", "ie", "ds", "lb", "vs", "qs", "fa", "ex", "pr")),
     "swimmer": ReportNeeds(needs=("dm|adsl", "ex|adex"), uses=("pr", "ds", "rs", "adrs", "ae", "cm"),
                            columns=_columns("dm", "adsl", "ex", "adex", "pr", "ds", "rs", "adrs", "ae", "cm")),

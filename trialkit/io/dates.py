@@ -134,6 +134,28 @@ def compute_dtc_is_valid(dtc: pl.Expr) -> pl.Expr:
             .otherwise(compute_date(dtc).is_not_null()).name.keep())
 
 
+def compute_date_of(frame: pl.DataFrame, columns: Iterable[str], *,
+                    impute: Literal["start", "end"] | None = None) -> pl.Expr:
+    """:func:`compute_date` of the first of ``columns`` given in each row, once per distinct text.
+
+    A --DTC column holds far fewer distinct dates than rows: parsing those and mapping them
+    back is much faster than parsing every row. Columns the frame lacks are skipped (none:
+    a null date).
+
+    Example:
+        >>> ds = pl.DataFrame({"DSSTDTC": ["2025-09", None], "DSDTC": ["2025-09-30", "2025-10-02"]})
+        >>> ds.select(compute_date_of(ds, ("DSSTDTC", "DSDTC"), impute="start").alias("D"))["D"].to_list()
+        [datetime.date(2025, 9, 1), datetime.date(2025, 10, 2)]
+    """
+    present = [c for c in columns if c in frame.columns]
+    if not present:
+        return pl.lit(None, pl.Date)
+    text = pl.coalesce([pl.col(c).cast(pl.String) for c in present])
+    raw = frame.select(text.unique().drop_nulls().alias("_DTC")).to_series()
+    dates = raw.to_frame().select(compute_date(pl.col("_DTC"), impute=impute)).to_series()
+    return text.replace_strict(raw, dates, default=None, return_dtype=pl.Date)
+
+
 def _is_end_date(column: str) -> bool:
     # --ENDTC (EXENDTC, AEENDTC, RFENDTC, RFXENDTC, RFPENDTC) and SVENDTC are period ends.
     return column.endswith("ENDTC")

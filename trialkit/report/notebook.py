@@ -444,6 +444,28 @@ def show_left_out(data: Any, name: str = "left_out") -> None:
                  subtitle=describe_left_out(data.screened, source=data.source))
 
 
+def show_notes(notes: Iterable[str], *, title: str = "", warning: bool = True) -> None:
+    """Display sentences as a short note (e.g. what the data do not let a report show); nothing when empty.
+
+    Args:
+        notes: plain-text sentences (escaped).
+        title: a bold lead-in.
+        warning: the warning style (a yellow bar) rather than a plain note.
+
+    Example (a notebook cell)::
+
+        show_notes(scr.notes, title="What this report cannot show")
+    """
+    items = [str(n) for n in notes if str(n).strip()]
+    if not items:
+        return
+    style = "trialkit-note trialkit-note-warning" if warning else "trialkit-note"
+    head = f"<strong>{html.escape(title)}</strong>" if title else ""
+    body = (f"<p>{html.escape(items[0])}</p>" if len(items) == 1 and not title
+            else "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in items) + "</ul>")
+    _display_html(f'<div class="{style} trialkit-notes">{head}{body}</div>')
+
+
 def _display_html(markup: str) -> None:
     from IPython.display import display
 
@@ -585,7 +607,7 @@ def shared_table_css(markup: str) -> str:
 
 
 def show_table(frame: pl.DataFrame, name: str, *, title: str = "", subtitle: str = "",
-               max_rows: int = TABLE_MAX_ROWS) -> None:
+               max_rows: int = TABLE_MAX_ROWS, data: pl.DataFrame | None = None) -> None:
     """Display a readable table and, in a run, write ``tables/<name>.csv`` (all rows).
 
     The CSV is UTF-8 with a header row and ISO dates (DESIGN section 5).
@@ -596,6 +618,8 @@ def show_table(frame: pl.DataFrame, name: str, *, title: str = "", subtitle: str
         title: table title shown above it.
         subtitle: optional line under the title.
         max_rows: rows shown in the HTML.
+        data: the raw numbers to write as the CSV instead of ``frame`` (a table printed with
+            "12 (40.0%)" cells keeps its counts and percentages as numbers for machines).
 
     Example (a notebook cell)::
 
@@ -604,7 +628,7 @@ def show_table(frame: pl.DataFrame, name: str, *, title: str = "", subtitle: str
     _checked_name(name)
     target = _target("tables", name, ".csv")
     if target is not None:
-        write_bytes(_csv_bytes(frame), target)
+        write_bytes(_csv_bytes(frame if data is None else data), target)
     _display_html(table_html(frame, title=title, subtitle=subtitle, max_rows=max_rows,
                              table_id=f"tktable-{re.sub(r'[^A-Za-z0-9_-]', '-', name)}"))
 
@@ -675,8 +699,11 @@ def listing_html(frame: pl.DataFrame, *, title: str = "", subtitle: str = "", li
 
 
 def show_listing(frame: pl.DataFrame, name: str, *, title: str = "", subtitle: str = "",
-                 max_rows: int = LISTING_MAX_ROWS) -> None:
+                 max_rows: int = LISTING_MAX_ROWS, data: pl.DataFrame | None = None) -> None:
     """Display a searchable, sortable listing (:func:`listing_html`); in a run also ``tables/<name>.csv``.
+
+    ``data``, when given, is written as the CSV instead of ``frame`` (e.g. the same rows
+    under their CDISC column names, while the page shows readable headings).
 
     Example (a notebook cell)::
 
@@ -685,7 +712,7 @@ def show_listing(frame: pl.DataFrame, name: str, *, title: str = "", subtitle: s
     _checked_name(name)
     target = _target("tables", name, ".csv")
     if target is not None:
-        write_bytes(_csv_bytes(frame), target)
+        write_bytes(_csv_bytes(frame if data is None else data), target)
     _display_html(listing_html(frame, title=title, subtitle=subtitle, max_rows=max_rows,
                                listing_id=f"tklisting-{re.sub(r'[^A-Za-z0-9_-]', '-', name)}"))
 
