@@ -8,6 +8,7 @@ subjects take ``selected=`` (USUBJIDs to highlight), for the exploration app to 
 Modules:
     theme     fonts, sizes, the colours of arms, responses and statuses; the subject selection
     overview  screening and randomized subjects by site and arm
+    response  waterfall + spider (one linked chart), ORR by arm, agreement heatmaps, Kaplan-Meier
 
 Example:
     >>> import polars as pl
@@ -19,6 +20,7 @@ Example:
 """
 
 from trialkit.charts.overview import plot_screening_by_site, plot_subjects_by_arm_site
+from trialkit.charts.response import notes_html, plot_concordance, plot_km, plot_orr, plot_waterfall_spider
 from trialkit.charts.theme import (
     ARM_PALETTE,
     FONT,
@@ -35,5 +37,6 @@ from trialkit.charts.theme import (
 )
 
 __all__ = ["ARM_PALETTE", "FONT", "MAX_ROWS", "RESPONSE_COLORS", "STATUS_COLORS", "THEME_NAME", "arm_color",
-           "arm_colors", "chart_data", "derive_selected", "plot_screening_by_site", "plot_subjects_by_arm_site",
-           "response_color", "selection_opacity"]
+           "arm_colors", "chart_data", "derive_selected", "notes_html", "plot_concordance", "plot_km", "plot_orr",
+           "plot_screening_by_site", "plot_subjects_by_arm_site", "plot_waterfall_spider", "response_color",
+           "selection_opacity"]

@@ -55,7 +55,7 @@ from trialkit.derive.response import (
     derive_response_analysis,
 )
 from trialkit.errors import DataError
-from trialkit.format import compute_fixed_text, format_ci, format_n_pct
+from trialkit.format import compute_fixed_text, format_n_pct
 
 CONFIDENCE = 0.95
 DAYS_PER_MONTH = 365.25 / 12
@@ -206,6 +206,21 @@ def summarize_orr(analysis: ResponseAnalysis, arms: Mapping[str, str], *, includ
                 pl.col("DCR_N").cast(pl.Int64), "DCR_PCT", "DCR_CI_LOWER_PCT", "DCR_CI_UPPER_PCT"))
 
 
+def summarize_orr_chart(orr: pl.DataFrame) -> pl.DataFrame:
+    """:func:`summarize_orr` with the texts the ORR chart shows: ``LABEL`` "17/30 (56.7%)", ``CI_TEXT``.
+
+    Example:
+        >>> orr = pl.DataFrame({"ARMCD": ["A"], "ARM": ["A"], "N": [30], "RESPONDERS": [17], "ORR_PCT": [56.67],
+        ...                     "CI_LOWER_PCT": [37.43], "CI_UPPER_PCT": [74.54]})
+        >>> summarize_orr_chart(orr).select("LABEL", "CI_TEXT").row(0)
+        ('17/30 (56.7%)', '37.4–74.5')
+    """
+    return orr.filter(pl.col("N") > 0).with_columns(
+        pl.format("{}/{} ({}%)", pl.col("RESPONDERS"), pl.col("N"), compute_fixed_text(pl.col("ORR_PCT"))).alias("LABEL"),
+        pl.format("{}–{}", compute_fixed_text(pl.col("CI_LOWER_PCT")), compute_fixed_text(pl.col("CI_UPPER_PCT")))
+        .alias("CI_TEXT"))
+
+
 def comparator_arm(protocol: Any) -> str | None:
     """The arm every other arm is compared against (``response.comparator_arm``), if the protocol names one.
 
@@ -251,6 +266,22 @@ def summarize_orr_differences(orr: pl.DataFrame, *, reference: str | None) -> pl
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
+def format_difference(estimate: float, lower: float, upper: float) -> str:
+    """A difference in percentage points with its CI, signs explicit: "+6.7 pp (−16.5 to +28.9)".
+
+    "to" rather than a dash between the bounds, since either can be negative.
+
+    Example:
+        >>> format_difference(6.67, -16.53, 28.94)
+        '+6.7 pp (−16.5 to +28.9)'
+    """
+    def signed(value: float) -> str:
+        text = f"{abs(value):.1f}"
+        return text if text == "0.0" else ("+" if value > 0 else "−") + text
+
+    return f"{signed(estimate)} pp ({signed(lower)} to {signed(upper)})"
+
+
 def summarize_orr_table(analysis: ResponseAnalysis, arms: Mapping[str, str], *, reference: str | None = None
                         ) -> pl.DataFrame:
     """The ORR table as a report prints it: BOR n (%) per arm, ORR and DCR with exact CIs, differences.
@@ -291,9 +322,8 @@ def summarize_orr_table(analysis: ResponseAnalysis, arms: Mapping[str, str], *, 
             values = {r["ARMCD"]: r for r in diffs.filter(pl.col("ENDPOINT") == endpoint).iter_rows(named=True)}
             for code, _, _ in groups:
                 r = values.get(code)
-                table[headers[code]].append(
-                    "—" if r is None or r["DIFF_PCT"] is None
-                    else format_ci(r["DIFF_PCT"], r["CI_LOWER_PCT"], r["CI_UPPER_PCT"]).replace("%", " pp", 1))
+                table[headers[code]].append("—" if r is None or r["DIFF_PCT"] is None else format_difference(
+                    r["DIFF_PCT"], r["CI_LOWER_PCT"], r["CI_UPPER_PCT"]))
     return pl.DataFrame(table)
 
 
@@ -378,6 +408,39 @@ def summarize_kappa(concordance: pl.DataFrame) -> pl.DataFrame:
                           (pl.col("_PO") * 100).alias("AGREE_PCT"))
             .select("COMPARISON", "ARMCD", "ARM", pl.col("_T").cast(pl.Int64).alias("N"),
                     pl.col("AGREE_N").cast(pl.Int64), "AGREE_PCT", "KAPPA", "KAPPA_LOWER", "KAPPA_UPPER"))
+
+
+def summarize_kappa_table(concordance: pl.DataFrame) -> pl.DataFrame:
+    """:func:`summarize_kappa` as a report prints it: agreement n (%) and kappa (95% CI) per comparison and arm.
+
+    Example:
+        >>> rows = [("X", "A", "A", "CR", "CR", 20), ("X", "A", "A", "CR", "PR", 5), ("X", "A", "A", "PR", "CR", 10),
+        ...         ("X", "A", "A", "PR", "PR", 15)]
+        >>> c = pl.DataFrame(rows, schema=["COMPARISON", "ARM", "ARMCD", "BOR_1", "BOR_2", "N"], orient="row")
+        >>> summarize_kappa_table(c).row(0)
+        ('X', 'A', 50, '35 (70.0%)', '0.40 (0.15–0.65)')
+    """
+    from trialkit.format import compute_n_pct_text
+
+    kappa = summarize_kappa(concordance)
+    two = {"digits": 2}
+    text = (pl.when(pl.col("KAPPA").is_null()).then(pl.lit("— (undefined)"))
+            .otherwise(pl.format("{} ({}–{})", compute_fixed_text(pl.col("KAPPA"), **two),
+                                 compute_fixed_text(pl.col("KAPPA_LOWER"), **two),
+                                 compute_fixed_text(pl.col("KAPPA_UPPER"), **two))))
+    return kappa.select(pl.col("COMPARISON").alias("Comparison"), pl.col("ARM").alias("Arm"), pl.col("N"),
+                        compute_n_pct_text(pl.col("AGREE_N"), pl.col("N")).alias("Same BOR, n (%)"),
+                        text.alias("Kappa (95% CI)"))
+
+
+def describe_concordance(notes: Sequence[str]) -> str:
+    """The footnote of the agreement table: the method, and any comparison the data cannot give.
+
+    Example:
+        >>> describe_concordance([])[:14]
+        "Cohen's kappa "
+    """
+    return " ".join([KAPPA_METHOD + ".", *notes])
 
 
 def summarize_concordance_matrix(concordance: pl.DataFrame, *, comparison: str, arm: str = ALL,
@@ -737,28 +800,10 @@ def summarize_pfs_table(km_summary: pl.DataFrame) -> pl.DataFrame:
         median.alias("Median PFS, months (95% CI)"))
 
 
-def summarize_response_listing(analysis: ResponseAnalysis) -> pl.DataFrame:
-    """One row per randomized subject for a listing: arm, site, BOR with its day and reason, best % change.
-
-    Example:
-        >>> from trialkit.derive.response import ResponseAnalysis
-        >>> s = pl.DataFrame({"USUBJID": ["1"], "ARM_LABEL": ["A"], "SITE": ["01"], "BOR": ["NE"], "BOR_DAY": [None],
-        ...                   "BOR_REASON": ["every time-point response is NE"], "BEST_PCHG": [None]})
-        >>> a = ResponseAnalysis("MRECIST", "mRECIST", "BICR", True, "until_pd", pl.DataFrame(), None, None, s, pl.DataFrame())
-        >>> summarize_response_listing(a).row(0)
-        ('1', 'A', '01', 'NE', None, 'every time-point response is NE', None)
-    """
-    s = analysis.subjects
-    best = s["BEST_PCHG"] if "BEST_PCHG" in s.columns else pl.Series([None] * s.height, dtype=pl.Float64)
-    return s.select(pl.col("USUBJID").alias("Subject"), pl.col("ARM_LABEL").alias("Arm"), pl.col("SITE").alias("Site"),
-                    pl.col("BOR"), pl.col("BOR_DAY").cast(pl.Int64).alias("BOR day"),
-                    pl.col("BOR_REASON").alias("Reason / note"),
-                    pl.Series("Best % change", best).cast(pl.Float64).round(1))
-
-
 __all__ = ["ALL", "CI_METHOD", "DIFF_METHOD", "KAPPA_METHOD", "KM_METHOD", "PFS_REASONS", "comparator_arm",
            "compute_exact_ci", "compute_km_median", "compute_newcombe_difference", "compute_wilson_ci",
-           "derive_concordance", "derive_pfs", "describe_pfs_rules", "missed_assessment_limit", "summarize_bor_counts",
-           "summarize_concordance", "summarize_concordance_matrix", "summarize_kappa", "summarize_km",
-           "summarize_orr", "summarize_orr_differences", "summarize_orr_table", "summarize_pfs_censoring",
-           "summarize_pfs_table", "summarize_response_listing"]
+           "derive_concordance", "derive_pfs", "format_difference", "describe_pfs_rules", "missed_assessment_limit", "summarize_bor_counts",
+           "summarize_concordance", "summarize_concordance_matrix", "summarize_kappa", "summarize_kappa_table",
+           "describe_concordance", "summarize_km",
+           "summarize_orr", "summarize_orr_chart", "summarize_orr_differences", "summarize_orr_table", "summarize_pfs_censoring",
+           "summarize_pfs_table"]

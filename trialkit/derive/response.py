@@ -1029,14 +1029,21 @@ def derive_recomputed_responses(sums: pl.DataFrame, *, protocol: Any) -> pl.Data
     return sums.with_columns(target.alias("TARGET_RESP")).with_columns(overall.alias("RECOMPUTED"))
 
 
-def summarize_response_check(recomputed: pl.DataFrame, time_points: pl.DataFrame, subjects: pl.DataFrame
-                             ) -> pl.DataFrame:
+CHECK_SCHEMA = {"USUBJID": pl.String, "ADT": pl.Date, "DAY": pl.Int64, "VISIT": pl.String, "RS_RESPONSE": pl.String,
+                "RECOMPUTED": pl.String, "TARGET_RESP": pl.String, "NT_RESP": pl.String, "NEW_LESION": pl.Boolean,
+                "SUM": pl.Float64, "PCHG": pl.Float64, "PCHG_NADIR": pl.Float64, "NOTE": pl.String}
+
+
+def summarize_response_check(analysis: ResponseAnalysis) -> pl.DataFrame:
     """The assessments where RS and the recomputation from TR/TU disagree, one row each.
 
-    Compared by subject and date, post-baseline, for the subjects of ``subjects``; an RS
-    response with no TR assessment that day, or a TR assessment with no RS response, is a
-    disagreement too. Columns: ``USUBJID, ADT, DAY, VISIT, RS_RESPONSE, RECOMPUTED,
-    TARGET_RESP, NT_RESP, NEW_LESION, SUM, PCHG, PCHG_NADIR, NOTE``.
+    Compared by subject and date, post-baseline, for the randomized subjects; an RS response
+    with no TR assessment that day, or a TR assessment with no RS response, is listed too.
+    Empty when the analysis has no recomputation (ADaM, or no TR).
+
+    Returns:
+        ``USUBJID, ADT, DAY, VISIT, RS_RESPONSE, RECOMPUTED, TARGET_RESP, NT_RESP, NEW_LESION,
+        SUM, PCHG, PCHG_NADIR, NOTE``.
 
     Example:
         >>> import datetime as dt
@@ -1044,14 +1051,18 @@ def summarize_response_check(recomputed: pl.DataFrame, time_points: pl.DataFrame
         ...     "RECOMPUTED": ["PR"], "TARGET_RESP": ["PR"], "NT_RESP": [None], "NEW_LESION": [False], "SUM": [30.0],
         ...     "PCHG": [-40.0], "PCHG_NADIR": [-40.0]})
         >>> tp = pl.DataFrame({"USUBJID": ["1"], "ADT": [dt.date(2025, 10, 1)], "AVALC": ["SD"], "VISIT": ["WEEK 6"]})
-        >>> summarize_response_check(rec, tp, pl.DataFrame({"USUBJID": ["1"], "RANDDT": [dt.date(2025, 9, 1)]}))["NOTE"].to_list()
+        >>> s = pl.DataFrame({"USUBJID": ["1"], "RANDDT": [dt.date(2025, 9, 1)]})
+        >>> a = ResponseAnalysis("MRECIST", "mRECIST", "BICR", True, "until_pd", tp, None, rec, s, pl.DataFrame())
+        >>> summarize_response_check(a)["NOTE"].to_list()
         ['RS says SD, the measurements say PR']
     """
-    subj = subjects.select(pl.col("USUBJID").cast(pl.String), "RANDDT")
-    rec = (recomputed.filter(~pl.col("BASELINE"))
+    if analysis.recomputed is None:
+        return pl.DataFrame(schema=CHECK_SCHEMA)
+    subj = analysis.subjects.select(pl.col("USUBJID").cast(pl.String), "RANDDT")
+    rec = (analysis.recomputed.filter(~pl.col("BASELINE"))
            .select("USUBJID", "ADT", pl.col("VISIT").alias("_TRVISIT"), "RECOMPUTED", "TARGET_RESP", "NT_RESP",
                    "NEW_LESION", "SUM", "PCHG", "PCHG_NADIR"))
-    rs = (time_points.join(subj, on="USUBJID", how="inner").filter(pl.col("ADT") > pl.col("RANDDT"))
+    rs = (analysis.time_points.join(subj, on="USUBJID", how="inner").filter(pl.col("ADT") > pl.col("RANDDT"))
           .select("USUBJID", "ADT", pl.col("AVALC").alias("RS_RESPONSE"), pl.col("VISIT").alias("_RSVISIT")))
     joined = (rs.join(rec, on=["USUBJID", "ADT"], how="full", coalesce=True)
               .join(subj, on="USUBJID", how="inner"))
@@ -1065,8 +1076,24 @@ def summarize_response_check(recomputed: pl.DataFrame, time_points: pl.DataFrame
             .with_columns(pl.coalesce("_RSVISIT", "_TRVISIT").alias("VISIT"),
                           compute_study_day(pl.col("ADT"), pl.col("RANDDT")).alias("DAY"), note.alias("NOTE"))
             .sort("USUBJID", "ADT")
-            .select("USUBJID", "ADT", "DAY", "VISIT", "RS_RESPONSE", "RECOMPUTED", "TARGET_RESP", "NT_RESP",
-                    "NEW_LESION", "SUM", "PCHG", "PCHG_NADIR", "NOTE"))
+            .select([pl.col(c).cast(t) for c, t in CHECK_SCHEMA.items()]))
+
+
+def describe_response_check(analysis: ResponseAnalysis, check: pl.DataFrame) -> str:
+    """One sentence on the check: what was compared and how many assessments disagree.
+
+    Example:
+        >>> a = ResponseAnalysis("MRECIST", "mRECIST", "BICR", True, "until_pd", pl.DataFrame(), None, None,
+        ...                      pl.DataFrame(), pl.DataFrame())
+        >>> describe_response_check(a, pl.DataFrame())[:38]
+        'Not available: the recomputation needs'
+    """
+    if analysis.recomputed is None:
+        return ("Not available: the recomputation needs the lesion measurements of SDTM TR and TU "
+                "(an ADaM folder holds the sums only).")
+    compared = analysis.recomputed.filter(~pl.col("BASELINE")).height
+    return (f"{compared:,} post-baseline assessments recomputed from TR/TU with the {analysis.criteria_label} "
+            f"thresholds of the protocol; {check.height:,} disagree with RS (or have no counterpart).")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1234,3 +1261,325 @@ def _pd_source(sums: pl.DataFrame, recomputed: pl.DataFrame | None, bor: pl.Data
           .when(pl.col("NT_RESP") == "PD").then(pl.lit("NON-TARGET LESIONS"))
           .otherwise(pl.lit("NEW OR NON-TARGET LESIONS")))
     return at_pd.select("USUBJID", by.alias("PD_BY"))
+
+
+# --------------------------------------------------------------------------------------------
+# tables and chart data of the waterfall report
+# --------------------------------------------------------------------------------------------
+#: Bars above this % change are clipped in the charts (their true value is written above them).
+CLIP_PCT = 100.0
+WATERFALL_COLUMNS = ["USUBJID", "ARM", "CRITERIA", "ASSESSOR", "BASE_SUM", "BEST_SUM", "BEST_PCHG", "BOR", "PLOTTED",
+                     "EXCLUSION_REASON"]
+PD_MARK = "PD from new or non-target lesions"
+END_KINDS = ("PD", "Death", "No progression at last assessment")
+
+
+def select_arms(arm_labels: Mapping[str, str], arms: Sequence[str] = ()) -> dict[str, str]:
+    """The arms a report shows: the protocol's, in its order, or only those of the ``arms`` filter.
+
+    Example:
+        >>> select_arms({"A": "A: x", "B": "B: y", "D": "D: z"}, ["D", "A"])
+        {'A': 'A: x', 'D': 'D: z'}
+    """
+    wanted = {str(a) for a in arms or ()}
+    return {k: v for k, v in arm_labels.items() if not wanted or k in wanted}
+
+
+def summarize_waterfall(analysis: ResponseAnalysis) -> pl.DataFrame:
+    """``waterfall.csv`` (DESIGN section 5): one row per randomized subject, plotted or with its reason.
+
+    Columns: ``USUBJID, ARM, CRITERIA, ASSESSOR, BASE_SUM, BEST_SUM, BEST_PCHG, BOR, PLOTTED``
+    (Y/N), ``EXCLUSION_REASON`` (empty when plotted) — the contract — then ``ARMCD, SITE,
+    BOR_DAY, BOR_REASON, BEST_DAY, PD_BY, CONFIRMED, BEST_CHANGE_WINDOW``.
+
+    Example:
+        >>> from trialkit.derive.response import ResponseAnalysis
+        >>> s = pl.DataFrame({"USUBJID": ["1", "2"], "ARMCD": ["A", "A"], "ARM_LABEL": ["Arm A"] * 2, "SITE": ["01"] * 2,
+        ...                   "BOR": ["PR", "MISSING"], "BEST_PCHG": [-40.0, None],
+        ...                   "EXCLUSION_REASON": [None, "no post-baseline tumour assessment"]})
+        >>> a = ResponseAnalysis("MRECIST", "mRECIST", "BICR", True, "until_pd", pl.DataFrame(), pl.DataFrame(), None, s,
+        ...                      pl.DataFrame())
+        >>> summarize_waterfall(a).select("PLOTTED", "EXCLUSION_REASON").rows()
+        [('Y', None), ('N', 'no post-baseline tumour assessment')]
+    """
+    s = analysis.subjects
+
+    def col(name: str, dtype: pl.DataType) -> pl.Expr:
+        return (pl.col(name) if name in s.columns else pl.lit(None)).cast(dtype).alias(name)
+
+    no_sums = "no sums of target diameters (the folder has no TR or ADTR)"
+    plotted = pl.col("BEST_PCHG").is_not_null()
+    return s.select(
+        pl.col("USUBJID"), pl.col("ARM_LABEL").alias("ARM"), pl.lit(analysis.criteria_label).alias("CRITERIA"),
+        pl.lit(analysis.assessor).alias("ASSESSOR"), col("BASE_SUM", pl.Float64), col("BEST_SUM", pl.Float64),
+        col("BEST_PCHG", pl.Float64), pl.col("BOR"),
+        pl.when(plotted).then(pl.lit("Y")).otherwise(pl.lit("N")).alias("PLOTTED"),
+        pl.when(plotted).then(None).otherwise(
+            pl.coalesce(col("EXCLUSION_REASON", pl.String), pl.lit(no_sums if analysis.sums is None else
+                                                                   "no complete post-baseline assessment")))
+        .alias("EXCLUSION_REASON"),
+        pl.col("ARMCD"), col("SITE", pl.String), col("BOR_DAY", pl.Int64), col("BOR_REASON", pl.String),
+        col("BEST_DAY", pl.Int64), col("PD_BY", pl.String),
+        pl.lit("Y" if analysis.confirmed else "N").alias("CONFIRMED"),
+        pl.lit(analysis.window).alias("BEST_CHANGE_WINDOW"))
+
+
+def compute_pct_text(value: pl.Expr) -> pl.Expr:
+    """A % change as text with its sign and one decimal: "+146.0%", "−42.0%" (a true minus sign).
+
+    Example:
+        >>> pl.DataFrame({"P": [146.0, -42.04, 0.0]}).select(compute_pct_text(pl.col("P")))["P"].to_list()
+        ['+146.0%', '−42.0%', '0.0%']
+    """
+    from trialkit.format import compute_fixed_text
+
+    magnitude = compute_fixed_text(value.abs())
+    sign = pl.when(magnitude == "0.0").then(pl.lit("")).when(value > 0).then(pl.lit("+")).otherwise(pl.lit("−"))
+    return pl.when(value.is_null()).then(None).otherwise(pl.format("{}{}%", sign, magnitude)).alias(
+        value.meta.output_name(raise_if_undetermined=False) or "literal")
+
+
+def _when_text(day: pl.Expr) -> pl.Expr:
+    """'week 12 (day 85)': weeks since randomization (day 1 = week 0)."""
+    return pl.when(day.is_null()).then(None).otherwise(
+        pl.format("week {} (day {})", ((day - 1) / 7).round(0).cast(pl.Int64), day))
+
+
+def describe_plotted(waterfall: pl.DataFrame) -> str:
+    """'104 plotted / 120 randomized': the count every waterfall title carries.
+
+    Example:
+        >>> describe_plotted(pl.DataFrame({"PLOTTED": ["Y", "N", "Y"]}))
+        '2 plotted / 3 randomized'
+    """
+    plotted = waterfall.filter(pl.col("PLOTTED") == "Y").height
+    return f"{plotted:,} plotted / {waterfall.height:,} randomized"
+
+
+def summarize_panels(waterfall: pl.DataFrame, *, arms: Mapping[str, str], orr: pl.DataFrame | None = None
+                     ) -> dict[str, str]:
+    """Arm code -> the title of its waterfall panel: the arm, "n plotted / N randomized", the ORR.
+
+    Args:
+        waterfall: :func:`summarize_waterfall`.
+        arms: arm code -> label, in panel order.
+        orr: ``trialkit.derive.efficacy.summarize_orr`` (ORR n/N with its exact 95% CI); None
+            leaves it out.
+
+    Example:
+        >>> w = pl.DataFrame({"ARMCD": ["A", "A"], "PLOTTED": ["Y", "N"]})
+        >>> orr = pl.DataFrame({"ARMCD": ["A"], "N": [2], "RESPONDERS": [1], "ORR_PCT": [50.0], "CI_LOWER_PCT": [1.26],
+        ...                     "CI_UPPER_PCT": [98.74]})
+        >>> summarize_panels(w, arms={"A": "Arm A"}, orr=orr)["A"]
+        'Arm A\\n1 plotted / 2 randomized · ORR 1/2 (50.0%; exact 95% CI 1.3–98.7)'
+    """
+    counts = {code: (n, p) for code, n, p in waterfall.group_by("ARMCD").agg(
+        pl.len(), (pl.col("PLOTTED") == "Y").sum()).iter_rows()}
+    orr_rows = {r["ARMCD"]: r for r in orr.iter_rows(named=True)} if orr is not None else {}
+    panels = {}
+    for code, label in arms.items():  # one title per arm (a handful)
+        n, plotted = counts.get(code, (0, 0))
+        text = f"{label}\n{plotted:,} plotted / {n:,} randomized"
+        r = orr_rows.get(code)
+        if r is not None and r["N"]:
+            text += (f" · ORR {r['RESPONDERS']}/{r['N']} ({r['ORR_PCT']:.1f}%; exact 95% CI "
+                     f"{r['CI_LOWER_PCT']:.1f}–{r['CI_UPPER_PCT']:.1f})")
+        panels[code] = text
+    return panels
+
+
+def summarize_waterfall_chart(waterfall: pl.DataFrame) -> pl.DataFrame:
+    """The bars of the waterfall: plotted subjects, clipping, marker and tooltip texts.
+
+    Args:
+        waterfall: :func:`summarize_waterfall`.
+
+    Returns:
+        ``USUBJID, ARMCD, ARM, BOR, BEST_PCHG, PLOT_PCHG`` (clipped at +100 %), ``CLIP_LABEL``
+        (the true value of a clipped bar), ``BEST_TEXT, BEST_WHEN, BOR_WHEN, PD_MARK`` (set for a
+        PD from new or non-target lesions), ``MARK_Y`` and ``RANK`` (1 = the bar furthest left).
+
+    Example:
+        >>> w = pl.DataFrame({"USUBJID": ["1", "2"], "ARMCD": ["A", "A"], "ARM": ["Arm A"] * 2, "BOR": ["PD", "PR"],
+        ...     "BEST_PCHG": [146.0, -40.0], "PLOTTED": ["Y", "Y"], "BEST_DAY": [43, 85], "BOR_DAY": [43, 85],
+        ...     "PD_BY": ["TARGET LESIONS", None]})
+        >>> summarize_waterfall_chart(w).select("PLOT_PCHG", "CLIP_LABEL", "BEST_WHEN").rows()
+        [(100.0, '+146.0%', 'week 6 (day 43)'), (-40.0, None, 'week 12 (day 85)')]
+    """
+    pd_mark = pl.col("PD_BY").is_not_null() & (pl.col("PD_BY") != "TARGET LESIONS")
+    clipped = pl.col("BEST_PCHG") > CLIP_PCT
+    return (waterfall.filter(pl.col("PLOTTED") == "Y")
+            .with_columns(pl.min_horizontal(pl.col("BEST_PCHG"), pl.lit(CLIP_PCT)).alias("PLOT_PCHG"),
+                          pl.when(clipped).then(compute_pct_text(pl.col("BEST_PCHG"))).alias("CLIP_LABEL"),
+                          compute_pct_text(pl.col("BEST_PCHG")).alias("BEST_TEXT"),
+                          _when_text(pl.col("BEST_DAY")).alias("BEST_WHEN"),
+                          _when_text(pl.col("BOR_DAY")).alias("BOR_WHEN"),
+                          pl.when(pd_mark).then(pl.lit(PD_MARK)).alias("PD_MARK"))
+            .with_columns(pl.when(pl.col("PD_MARK").is_not_null())
+                          .then(pl.max_horizontal(pl.col("PLOT_PCHG"), pl.lit(0.0)) + 8).alias("MARK_Y"),
+                          pl.col("BEST_PCHG").rank("ordinal", descending=True).over("ARMCD").cast(pl.Int64)
+                          .alias("RANK"))
+            .sort("ARMCD", "RANK")
+            .select("USUBJID", "ARMCD", "ARM", "BOR", "BEST_PCHG", "PLOT_PCHG", "CLIP_LABEL", "BEST_TEXT",
+                    "BEST_WHEN", "BOR_WHEN", "PD_MARK", "MARK_Y", "RANK"))
+
+
+def summarize_spider(analysis: ResponseAnalysis, chart_rows: pl.DataFrame) -> pl.DataFrame:
+    """% change over time of the plotted subjects, and one end marker each (PD, death, or none yet).
+
+    The complete assessments from baseline (week 0) through the analysis window (up to the
+    first PD with ``until_pd``; before new anticancer therapy), clipped at +100 % like the bars.
+
+    Args:
+        analysis: the :class:`ResponseAnalysis` (its sums and subjects).
+        chart_rows: :func:`summarize_waterfall_chart` (which subjects, their arm and BOR).
+
+    Returns:
+        ``USUBJID, ARMCD, BOR, KIND`` ("assessment" or one of :data:`END_KINDS`),
+        ``WEEK`` (weeks since randomization), ``DAY``, ``PLOT_PCHG``, ``PCHG_TEXT``.
+    """
+    schema = {"USUBJID": pl.String, "ARMCD": pl.String, "BOR": pl.String, "KIND": pl.String,
+              "WEEK": pl.Float64, "DAY": pl.Int64, "PLOT_PCHG": pl.Float64, "PCHG_TEXT": pl.String}
+    if analysis.sums is None or chart_rows.is_empty():
+        return pl.DataFrame(schema=schema)
+    who = chart_rows.select("USUBJID", "ARMCD", "BOR")
+    s = analysis.subjects.select("USUBJID", "RANDDT", "DTHDT", "FIRST_PD_ADT")
+    nact = analysis.new_therapy.select("USUBJID", "NACTDT") if analysis.new_therapy.height else \
+        pl.DataFrame(schema={"USUBJID": pl.String, "NACTDT": pl.Date})
+    rows = (analysis.sums.join(who, on="USUBJID", how="inner").join(s, on="USUBJID", how="left")
+            .join(nact, on="USUBJID", how="left"))
+    window = pl.col("NACTDT").is_null() | (pl.col("ADT") < pl.col("NACTDT"))
+    if analysis.window == "until_pd":
+        window = window & (pl.col("FIRST_PD_ADT").is_null() | (pl.col("ADT") <= pl.col("FIRST_PD_ADT")))
+    points = (rows.filter(pl.col("COMPLETE") & pl.col("PCHG").is_not_null() & (pl.col("BASELINE") | window))
+              .with_columns(pl.when(pl.col("BASELINE")).then(0.0)
+                            .otherwise((pl.col("ADT") - pl.col("RANDDT")).dt.total_days() / 7).alias("WEEK"),
+                            compute_study_day(pl.col("ADT"), pl.col("RANDDT")).alias("DAY"),
+                            pl.min_horizontal(pl.col("PCHG"), pl.lit(CLIP_PCT)).alias("PLOT_PCHG"),
+                            compute_pct_text(pl.col("PCHG")).alias("PCHG_TEXT"), pl.lit("assessment").alias("KIND"))
+              .sort("USUBJID", "WEEK"))
+    last = points.group_by("USUBJID", maintain_order=True).agg(pl.col("WEEK").last().alias("_LW"),
+                                                               pl.col("PLOT_PCHG").last().alias("_LY"),
+                                                               pl.col("DAY").last().alias("_LD"))
+    at_pd = points.join(s.select("USUBJID", "FIRST_PD_ADT"), on="USUBJID").filter(
+        pl.col("ADT") == pl.col("FIRST_PD_ADT")).select("USUBJID", pl.col("PLOT_PCHG").alias("_PDY"))
+    ends = (who.join(s, on="USUBJID", how="left").join(last, on="USUBJID", how="inner")
+            .join(at_pd, on="USUBJID", how="left")
+            .with_columns(pl.when(pl.col("FIRST_PD_ADT").is_not_null()).then(pl.lit("PD"))
+                          .when(pl.col("DTHDT").is_not_null()).then(pl.lit("Death"))
+                          .otherwise(pl.lit(END_KINDS[2])).alias("KIND"),
+                          pl.coalesce("FIRST_PD_ADT", "DTHDT").alias("_EADT"))
+            .with_columns(pl.when(pl.col("_EADT").is_not_null())
+                          .then((pl.col("_EADT") - pl.col("RANDDT")).dt.total_days() / 7)
+                          .otherwise(pl.col("_LW")).alias("WEEK"),
+                          pl.when(pl.col("_EADT").is_not_null())
+                          .then(compute_study_day(pl.col("_EADT"), pl.col("RANDDT"))).otherwise(pl.col("_LD")).alias("DAY"),
+                          pl.coalesce("_PDY", "_LY").alias("PLOT_PCHG"))
+            .with_columns(compute_pct_text(pl.col("PLOT_PCHG")).alias("PCHG_TEXT")))
+    return pl.concat([points.select(list(schema)), ends.select(list(schema))]).select(
+        [pl.col(c).cast(t) for c, t in schema.items()])
+
+
+def summarize_target_sums(analysis: ResponseAnalysis) -> pl.DataFrame:
+    """Every assessment of the sums for a listing: date, day, sum, % change, nadir, completeness.
+
+    Example:
+        >>> import datetime as dt
+        >>> sums = pl.DataFrame({"USUBJID": ["1"], "ADT": [dt.date(2025, 10, 1)], "VISIT": ["WEEK 6"], "SUM": [30.0],
+        ...     "BASE_SUM": [50.0], "PCHG": [-40.0], "NADIR": [50.0], "PCHG_NADIR": [-40.0], "COMPLETE": [True],
+        ...     "BASELINE": [False], "READER": ["R1"]})
+        >>> s = pl.DataFrame({"USUBJID": ["1"], "ARM_LABEL": ["A"], "RANDDT": [dt.date(2025, 9, 1)]})
+        >>> a = ResponseAnalysis("MRECIST", "mRECIST", "BICR", True, "until_pd", pl.DataFrame(), sums, None, s, pl.DataFrame())
+        >>> summarize_target_sums(a).row(0)
+        ('1', 'A', 'WEEK 6', datetime.date(2025, 10, 1), 31, 'R1', 30.0, -40.0, 50.0, -40.0, 'Y')
+    """
+    if analysis.sums is None:
+        return pl.DataFrame()
+    s = analysis.subjects.select("USUBJID", "ARM_LABEL", "RANDDT")
+    return (analysis.sums.join(s, on="USUBJID", how="inner").sort("USUBJID", "ADT")
+            .select(pl.col("USUBJID"), pl.col("ARM_LABEL").alias("ARM"), "VISIT", "ADT",
+                    compute_study_day(pl.col("ADT"), pl.col("RANDDT")).alias("DAY"), "READER",
+                    pl.col("SUM").round(1), pl.col("PCHG").round(1), pl.col("NADIR").round(1),
+                    pl.col("PCHG_NADIR").round(1),
+                    pl.when(pl.col("BASELINE")).then(pl.lit("BASELINE"))
+                    .when(pl.col("COMPLETE")).then(pl.lit("Y")).otherwise(pl.lit("N")).alias("COMPLETE")))
+
+
+def describe_analysis(analysis: ResponseAnalysis, protocol: Any) -> list[str]:
+    """Sentences for the report: what was derived, from which records, and what was assumed.
+
+    Example:
+        >>> from trialkit.protocol import load_protocol
+        >>> a = ResponseAnalysis("MRECIST", "mRECIST", "BICR", True, "until_pd",
+        ...     pl.DataFrame({"USUBJID": ["1"], "AVALC": ["PR"], "VALID": [True], "SOURCE": ["RS"]}), None, None,
+        ...     pl.DataFrame({"USUBJID": ["1"]}), pl.DataFrame())
+        >>> describe_analysis(a, load_protocol("NCT07334483"))[0][:58]
+        'Responses by BICR under mRECIST, from RS: 1 time-point res'
+    """
+    r = protocol.response
+    source = analysis.time_points["SOURCE"][0] if analysis.time_points.height else "RS"
+    lines = [f"Responses by {analysis.assessor} under {analysis.criteria_label}, from {source}: "
+             f"{describe_time_points(analysis.time_points)}",
+             f"Best overall response from the time-point responses on or after randomization up to and including "
+             f"the first PD; SD (or NON-CR/NON-PD) counts only ≥ {r['sd_min_days']} days after randomization."
+             + (f" Confirmed: a CR needs a CR, a PR a CR or PR, ≥ {r['confirmation_min_days']} days later with at "
+                f"most {r['confirmation_max_ne']} NE between; otherwise it counts as SD when ≥ "
+                f"{r['sd_min_days']} days, else NE." if analysis.confirmed else
+                " Unconfirmed: a single CR or PR counts."),
+             f"Best % change: the lowest % change in the sum of target diameters from baseline (the last "
+             f"assessment on or before randomization) over post-baseline assessments with every baseline target "
+             f"lesion measured"
+             + (", up to and including the first PD" if analysis.window == "until_pd" else
+                ", over every post-baseline assessment (best_change_window: all_post_baseline)")
+             + ", before any new anticancer therapy. "
+             + ("Under mRECIST the diameters are those of the viable (arterially enhancing) tumour."
+                if analysis.criteria == "MRECIST" else
+                "Nodal targets count by their short axis.")]
+    return lines + list(analysis.notes)
+
+
+def summarize_not_plotted(waterfall: pl.DataFrame) -> pl.DataFrame:
+    """The randomized subjects without a bar, for the listing under the waterfall.
+
+    Example:
+        >>> w = pl.DataFrame({"USUBJID": ["1", "2"], "SITE": ["01", "02"], "ARM": ["A", "A"], "BOR": ["PR", "MISSING"],
+        ...                   "PLOTTED": ["Y", "N"], "EXCLUSION_REASON": [None, "no post-baseline tumour assessment"]})
+        >>> summarize_not_plotted(w).rows()
+        [('2', '02', 'A', 'MISSING', 'no post-baseline tumour assessment')]
+    """
+    return (waterfall.filter(pl.col("PLOTTED") == "N")
+            .select(pl.col("USUBJID").alias("Subject"), pl.col("SITE").alias("Site"), pl.col("ARM").alias("Arm"),
+                    pl.col("BOR"), pl.col("EXCLUSION_REASON").alias("Reason not plotted")))
+
+
+def summarize_response_listing(analysis: ResponseAnalysis) -> pl.DataFrame:
+    """One row per randomized subject: arm, site, BOR with its day and reason, best % change.
+
+    Example:
+        >>> s = pl.DataFrame({"USUBJID": ["1"], "ARM_LABEL": ["A"], "SITE": ["01"], "BOR": ["NE"], "BOR_DAY": [None],
+        ...                   "BOR_REASON": ["every time-point response is NE"], "BEST_PCHG": [None]})
+        >>> a = ResponseAnalysis("MRECIST", "mRECIST", "BICR", True, "until_pd", pl.DataFrame(), None, None, s, pl.DataFrame())
+        >>> summarize_response_listing(a).row(0)
+        ('1', 'A', '01', 'NE', None, 'every time-point response is NE', None)
+    """
+    s = analysis.subjects
+    best = (pl.col("BEST_PCHG") if "BEST_PCHG" in s.columns else pl.lit(None)).cast(pl.Float64).round(1)
+    return s.select(pl.col("USUBJID").alias("Subject"), pl.col("ARM_LABEL").alias("Arm"), pl.col("SITE").alias("Site"),
+                    pl.col("BOR"), pl.col("BOR_DAY").cast(pl.Int64).alias("BOR day"),
+                    pl.col("BOR_REASON").alias("Reason / note"), best.alias("Best % change"))
+
+
+def waterfall_titles(analysis: ResponseAnalysis, waterfall: pl.DataFrame) -> dict[str, Any]:
+    """The title and subtitle of the waterfall + spider chart ("… — 104 plotted / 120 randomized").
+
+    Example:
+        >>> a = ResponseAnalysis("MRECIST", "mRECIST", "BICR", True, "until_pd", pl.DataFrame(), None, None,
+        ...                      pl.DataFrame(), pl.DataFrame())
+        >>> waterfall_titles(a, pl.DataFrame({"PLOTTED": ["Y", "N"]}))["title"]
+        'Best % change in the sum of target diameters — 1 plotted / 2 randomized'
+    """
+    return {"title": f"Best % change in the sum of target diameters — {describe_plotted(waterfall)}",
+            "subtitle": [f"{analysis.title} best overall response (colours). Bars above +{CLIP_PCT:.0f}% are "
+                         f"clipped, their true value written above them; subjects without a bar are listed below.",
+                         "Spider plot: % change from baseline over time; the line ends at the first PD, death or "
+                         "the last assessment."]}
