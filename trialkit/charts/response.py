@@ -31,7 +31,10 @@ from trialkit.charts.theme import (
     use_theme,
 )
 
-PANEL_WIDTH = 300
+PANEL_WIDTH = 300                    # at least; wider when an arm has many bars (BAR_STEP each)
+BAR_STEP = 10                        # px per bar, so the vertical clip labels never overlap
+WIDE_PANEL = 340                     # wider panels go one per row
+LABEL_ROOM = 64                      # px right of each panel for the reference-line labels
 WATERFALL_HEIGHT = 230
 SPIDER_HEIGHT = 210
 Y_DOMAIN = [-100, 135]               # room above the +100 % clip for the true values
@@ -42,7 +45,7 @@ WATERFALL_HINT = ("Click a bar or a line to highlight one subject in both views;
                   "Hover for details.")
 
 
-def _panel_facet(panels: Mapping[str, str], *, columns: int) -> dict:
+def _panel_facet(panels: Mapping[str, str], *, columns: int, width: int = PANEL_WIDTH) -> dict:
     """Facet by ARMCD; the header is the panel title (lines split at newlines) from a JSON map, so the long
     title is written once, not in every row of data."""
     titles = {code: str(text).replace(" · ", "\n").split("\n") for code, text in panels.items()}
@@ -50,30 +53,27 @@ def _panel_facet(panels: Mapping[str, str], *, columns: int) -> dict:
                                header=alt.Header(labelExpr=f"{json.dumps(titles)}[datum.value] || datum.value",
                                                  labelAnchor="start",
                                                  labelAlign="left", labelFontSize=FONT_SIZE, labelFontWeight=600,
-                                                 labelLimit=PANEL_WIDTH + 40, labelPadding=6)),
-            "columns": columns}
+                                                 labelLimit=width + LABEL_ROOM, labelPadding=6)),
+            "columns": columns, "spacing": {"column": LABEL_ROOM + 10, "row": 18}}
 
 
-def _reference_lines() -> list[alt.Chart]:
-    """−30 % (PR) and +20 % (a guide: PD is measured from the nadir), labelled where the bars leave room.
+REFERENCE_NOTE = ("Dashed lines: −30% from baseline (PR) and +20%, a guide only: progression is measured from "
+                  "the nadir (the smallest sum so far, +20% and +5 mm), not from baseline.")
 
-    Bars are sorted from the highest: the left of a panel is above zero (the −30 % label fits
-    below it), the right below zero (the +20 % label fits above it).
-    """
-    rows = [{"Y": -30.0, "LABEL": "−30% (PR)", "X": 3, "ALIGN": "left"},
-            {"Y": 20.0, "LABEL": "+20% (a guide: PD is measured from the nadir)", "X": PANEL_WIDTH - 3,
-             "ALIGN": "right"}]
-    rule = alt.Chart(alt.Data(values=rows)).mark_rule(strokeDash=[5, 3], color="#52606d", strokeWidth=1).encode(
-        y=alt.Y("Y:Q"))
-    labels = [alt.Chart(alt.Data(values=[row])).mark_text(align=row["ALIGN"], baseline="bottom", dy=-2, fontSize=10,
-                                                          color="#3e4c59").encode(
-        y=alt.Y("Y:Q"), x=alt.value(row["X"]), text="LABEL:N") for row in rows]
-    return [rule, *labels]
+
+def _reference_lines(width: int) -> list[alt.Chart]:
+    """The −30 % (PR) and +20 % (guide) lines, labelled just right of the panel where no bar can cover them."""
+    rows = [{"Y": -30.0, "LABEL": "−30% PR"}, {"Y": 20.0, "LABEL": "+20% guide"}]
+    base = alt.Chart(alt.Data(values=rows))
+    rule = base.mark_rule(strokeDash=[5, 3], color="#52606d", strokeWidth=1).encode(y=alt.Y("Y:Q"))
+    label = base.mark_text(align="left", baseline="middle", dx=4, fontSize=10, color="#3e4c59").encode(
+        y=alt.Y("Y:Q"), x=alt.value(width), text="LABEL:N")
+    return [rule, label]
 
 
 def plot_waterfall_spider(bars: pl.DataFrame, spider: pl.DataFrame, *, panels: Mapping[str, str], title: str,
                           subtitle: str | Sequence[str] = "", selected: Collection[str] | None = None,
-                          columns: int = 2) -> alt.VConcatChart:
+                          columns: int | None = None) -> alt.VConcatChart:
     """Waterfall (best % change, one bar per subject) above the spider plot (% change over time), linked.
 
     Args:
@@ -86,7 +86,7 @@ def plot_waterfall_spider(bars: pl.DataFrame, spider: pl.DataFrame, *, panels: M
             :func:`trialkit.derive.response.summarize_panels`).
         title, subtitle: the chart's title ("… 104 plotted / 120 randomized") and subtitle.
         selected: USUBJIDs to highlight (the others fade), or None.
-        columns: panels per row.
+        columns: panels per row; default two, one when an arm's bars need a wide panel.
 
     Returns:
         One vconcat chart: facetted waterfall over facetted spider, sharing the param
@@ -106,6 +106,9 @@ def plot_waterfall_spider(bars: pl.DataFrame, spider: pl.DataFrame, *, panels: M
     if bars.is_empty():
         return _nothing_to_plot(title, "No randomized subject has a best % change to plot; the listing below "
                                        "gives each subject's reason.")
+    most = int(bars.group_by("ARMCD").len()["len"].max())
+    width = max(PANEL_WIDTH, BAR_STEP * most)
+    columns = columns or (2 if width <= WIDE_PANEL else 1)
     bar_cols = ["USUBJID", "ARMCD", "ARM", "BOR", "PLOT_PCHG", "CLIP_LABEL", "BEST_TEXT", "BEST_WHEN", "BOR_WHEN",
                 "PD_MARK", "MARK_Y", "RANK"]
     bar_data = derive_selected(chart_data(bars, bar_cols), selected)
@@ -127,7 +130,7 @@ def plot_waterfall_spider(bars: pl.DataFrame, spider: pl.DataFrame, *, panels: M
     bar_layer = base.mark_bar(cornerRadiusEnd=1, aria=False).encode(
         x=x, y=y, color=color, opacity=opacity, tooltip=tooltip).properties(name="waterfall_bars")
     clip = base.transform_filter("isValid(datum.CLIP_LABEL)").mark_text(
-        angle=270, align="left", baseline="middle", dx=3, fontSize=10, color="#1f2933").encode(
+        angle=270, align="left", baseline="middle", dx=3, fontSize=9, color="#1f2933").encode(
         x=x, y=alt.Y("PLOT_PCHG:Q"), text="CLIP_LABEL:N", opacity=opacity)
     marker = base.transform_filter("isValid(datum.PD_MARK)").mark_point(
         filled=True, size=36, color="#1f2933").encode(
@@ -136,9 +139,9 @@ def plot_waterfall_spider(bars: pl.DataFrame, spider: pl.DataFrame, *, panels: M
                         legend=alt.Legend(orient="bottom", symbolFillColor="#1f2933", symbolStrokeColor="#1f2933")),
         tooltip=tooltip)
     zero = alt.Chart(alt.Data(values=[{"Y": 0}])).mark_rule(color="#9aa5b1").encode(y="Y:Q")
-    waterfall = (alt.layer(zero, *_reference_lines(), bar_layer, clip, marker, data=bar_data)
-                 .properties(width=PANEL_WIDTH, height=WATERFALL_HEIGHT)
-                 .facet(**_panel_facet(panels, columns=columns))
+    waterfall = (alt.layer(zero, *_reference_lines(width), bar_layer, clip, marker, data=bar_data)
+                 .properties(width=width, height=WATERFALL_HEIGHT)
+                 .facet(**_panel_facet(panels, columns=columns, width=width))
                  .resolve_scale(x="independent"))
 
     sp = alt.Chart()
@@ -160,16 +163,16 @@ def plot_waterfall_spider(bars: pl.DataFrame, spider: pl.DataFrame, *, panels: M
                         scale=alt.Scale(domain=list(END_SHAPES), range=list(END_SHAPES.values())),
                         legend=alt.Legend(orient="bottom")))
     spider_zero = alt.Chart(alt.Data(values=[{"Y": 0}])).mark_rule(color="#9aa5b1").encode(y="Y:Q")
-    spider_rules = alt.Chart(alt.Data(values=[{"Y": -30.0}, {"Y": 20.0}])).mark_rule(
-        strokeDash=[5, 3], color="#52606d", strokeWidth=1).encode(y="Y:Q")
-    spider_chart = (alt.layer(spider_zero, spider_rules, lines.properties(name="spider_lines"), ends, data=spider_data)
-                    .properties(width=PANEL_WIDTH, height=SPIDER_HEIGHT)
-                    .facet(**_panel_facet(panels, columns=columns)))
+    spider_chart = (alt.layer(spider_zero, *_reference_lines(width), lines.properties(name="spider_lines"), ends,
+                              data=spider_data)
+                    .properties(width=width, height=SPIDER_HEIGHT)
+                    .facet(**_panel_facet(panels, columns=columns, width=width)))
     subtitle_lines = [subtitle] if isinstance(subtitle, str) else list(subtitle)
     return (alt.vconcat(waterfall, spider_chart, spacing=28)
             .resolve_scale(color="shared", shape="independent")
             .resolve_legend(shape="independent")
-            .properties(title=alt.Title(title, subtitle=[*[s for s in subtitle_lines if s], WATERFALL_HINT]),
+            .properties(title=alt.Title(title, subtitle=[*[s for s in subtitle_lines if s], REFERENCE_NOTE,
+                                                         WATERFALL_HINT]),
                         params=[_subject_param()]))
 
 

@@ -697,8 +697,9 @@ def derive_sum_changes(sums: pl.DataFrame, *, protocol: Any) -> pl.DataFrame:
                          (pl.col("SUM") - pl.col("BASE_SUM")).alias("CHG"),
                          (pl.col("SUM") - pl.col("NADIR")).alias("CHG_NADIR"),
                          compute_pct_change(pl.col("SUM"), pl.col("NADIR")).alias("PCHG_NADIR"))
-           .with_columns(((pl.col("CHG_NADIR") >= float(rules["pd_min_abs_mm"]))
-                          & ((pl.col("PCHG_NADIR") >= float(rules["pd_pct"])) | (pl.col("NADIR") == 0)))
+           # thresholds compared at 1e-6: sums of decimal diameters must not miss a boundary by a rounding error
+           .with_columns(((pl.col("CHG_NADIR").round(6) >= float(rules["pd_min_abs_mm"]))
+                          & ((pl.col("PCHG_NADIR").round(6) >= float(rules["pd_pct"])) | (pl.col("NADIR") == 0)))
                          .fill_null(False).alias("TARGET_PD")))
     # several readers of one assessment: the accepted read; without acceptance flags, one
     # reader throughout (the first by name), never the best of two
@@ -1015,7 +1016,7 @@ def derive_recomputed_responses(sums: pl.DataFrame, *, protocol: Any) -> pl.Data
               .when(pl.col("TARGET_PD")).then(pl.lit("PD"))
               .when(~pl.col("COMPLETE")).then(pl.lit("NE"))
               .when(pl.col("TARGETS_GONE").fill_null(False)).then(pl.lit("CR"))
-              .when(pl.col("PCHG") <= pr_pct).then(pl.lit("PR"))
+              .when(pl.col("PCHG").round(6) <= pr_pct).then(pl.lit("PR"))
               .otherwise(pl.lit("SD")))
     nt = pl.col("NT_RESP")
     overall = (pl.when(pl.col("BASELINE")).then(None)
