@@ -368,3 +368,35 @@ def test_early_sd_then_check_is_ne_not_sd():
                     pl.DataFrame({"USUBJID": ["1"], "ADT": [day(60)], "AVALC": ["CHECK"], "VALID": [False]})])
     out = r.derive_best_overall_response(tp, subjects("1"), protocol=PROTOCOL, confirmed=False)
     assert out["BOR"].item() == "NE"
+
+
+def test_adtr_sums_without_derived_records_and_completeness_from_anl01fl():
+    adtr = pl.DataFrame({"USUBJID": ["1"] * 5, "PARAMCD": ["SDIAM", "SDIAM", "SDIAM", "SDIAM", "LDIAM1"],
+                         "PARCAT2": ["Investigator"] * 5, "AVAL": [80.0, 50.0, 40.0, 40.0, 20.0],
+                         "ADT": [day(-2), day(42), day(84), day(84), day(42)], "DTYPE": [None, None, None, "MINIMUM", None],
+                         "ANL01FL": ["Y", "Y", None, "Y", "Y"]})
+    raw, notes = r.derive_target_sums_adam(adtr, subjects("1"), protocol=PROTOCOL, criteria="mRECIST",
+                                           assessor="INVESTIGATOR")
+    assert raw.select("ADT", "SUM", "COMPLETE", "BASELINE").rows() == [
+        (day(-2), 80.0, True, True), (day(42), 50.0, True, False), (day(84), 40.0, False, False)]
+    assert any("ANL01FL is taken as 'every baseline target lesion assessed'" in n for n in notes)
+    best = r.derive_best_change(r.derive_sum_changes(raw, protocol=PROTOCOL), subjects("1"))
+    assert best["BEST_PCHG"].item() == -37.5               # 50 vs 80; the incomplete 40 does not count
+
+
+def test_the_demo_bor_is_the_one_the_demo_planted(default_demo):
+    """demo_truth.json lists the BICR mRECIST unconfirmed BOR the demo planted (when it does)."""
+    import json
+
+    from trialkit.study import open_study
+
+    truth = json.loads((default_demo / "demo_truth.json").read_text(encoding="utf-8"))
+    if "bor_bicr_mrecist_unconfirmed" not in truth:
+        pytest.skip("demo_truth.json has no bor_bicr_mrecist_unconfirmed")
+    data = open_study("waterfall", data_dir=default_demo)
+    analysis = r.derive_response_analysis(data.frames, data.subjects, data.protocol, assessor="BICR",
+                                          criteria="mRECIST", confirmed=False)
+    got = dict(analysis.subjects.select("USUBJID", "BOR").iter_rows())
+    expected = {u: b for u, b in truth["bor_bicr_mrecist_unconfirmed"].items() if u in got}
+    assert len(expected) == data.randomized.height
+    assert {u: got[u] for u in expected} == expected

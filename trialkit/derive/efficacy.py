@@ -496,7 +496,8 @@ def derive_concordance(frames: Mapping[str, pl.DataFrame], subjects: pl.DataFram
     if len(assessors) >= 2:
         pairs.append(("assessor", assessors[0], assessors[1], f"{assessors[0]} vs {assessors[1]}",
                       f"under {analysis.criteria_label}"))
-    criteria = list(protocol.criteria)
+    # DESIGN section 5 names the comparison "MRECIST vs RECIST 1.1": mRECIST first whatever the file's order
+    criteria = sorted(protocol.criteria, key=lambda k: k != "MRECIST")
     if len(criteria) >= 2:
         names = [protocol.criteria[k]["cat"] for k in criteria[:2]]
         pairs.append(("criteria", criteria[0], criteria[1], f"{names[0]} vs {names[1]}",

@@ -626,6 +626,8 @@ def derive_target_sums_adam(adtr: pl.DataFrame, subjects: pl.DataFrame, *, proto
     notes += [note] if note else []
     if {"LSEXP", "LSASS"} <= set(records.columns):
         complete = (pl.col("LSEXP").cast(pl.String) == pl.col("LSASS").cast(pl.String)).fill_null(False)
+        notes.append(f"{dataset.upper()}: an assessment is complete when the lesions assessed (LSASS) are the "
+                     f"lesions expected (LSEXP), admiralonco's variables.")
     elif "ANL01FL" in records.columns:
         complete = (compute_term(pl.col("ANL01FL")) == "Y").fill_null(False)
         notes.append(f"{dataset.upper()}.ANL01FL is taken as 'every baseline target lesion assessed' "
