@@ -163,8 +163,8 @@ def plot_waterfall_spider(bars: pl.DataFrame, spider: pl.DataFrame, *, panels: M
                         scale=alt.Scale(domain=list(END_SHAPES), range=list(END_SHAPES.values())),
                         legend=alt.Legend(orient="bottom")))
     spider_zero = alt.Chart(alt.Data(values=[{"Y": 0}])).mark_rule(color="#9aa5b1").encode(y="Y:Q")
-    spider_chart = (alt.layer(spider_zero, *_reference_lines(width), lines.properties(name="spider_lines"), ends,
-                              data=spider_data)
+    spider_chart = (alt.layer(spider_zero, *_reference_lines(width), lines.properties(name="spider_lines"),
+                              ends.properties(name="spider_ends"), data=spider_data)
                     .properties(width=width, height=SPIDER_HEIGHT)
                     .facet(**_panel_facet(panels, columns=columns, width=width)))
     subtitle_lines = [subtitle] if isinstance(subtitle, str) else list(subtitle)
