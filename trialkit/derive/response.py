@@ -176,6 +176,25 @@ def _mapped(frame: pl.DataFrame, column: str, fn: Callable[[str], str | None]) -
     return pl.col(column).cast(pl.String).replace_strict(mapping, default=None, return_dtype=pl.String)
 
 
+def _per_value(frame: pl.DataFrame, column: str, fn: Callable[[pl.Expr], pl.Expr],
+               dtype: pl.DataType = pl.String) -> pl.Expr:
+    """``fn`` of ``column``, computed once per distinct value and looked up for every row.
+
+    Terms and dates repeat: a TR of 5 million rows holds a few test codes and a few hundred
+    dates, so parsing the distinct values only is what keeps the 100,000-subject study fast.
+    """
+    if column not in frame.columns:
+        return pl.lit(None, dtype)
+    values = frame.get_column(column).cast(pl.String).drop_nulls().unique()
+    mapped = pl.DataFrame({"v": values}).select(fn(pl.col("v")).cast(dtype)).to_series()
+    return pl.col(column).cast(pl.String).replace_strict(values, mapped, default=None, return_dtype=dtype)
+
+
+def normalize_term(value: Any) -> str:
+    """A term as :func:`trialkit.io.terms.compute_term` compares it, for one Python value."""
+    return " ".join(str(value).split()).upper()
+
+
 def _present(frame: pl.DataFrame, column: str, limit: int = 12) -> str:
     values = sorted(str(v) for v in frame.get_column(column).drop_nulls().unique().to_list()) \
         if column in frame.columns else []
@@ -280,7 +299,7 @@ def _keep_accepted(frame: pl.DataFrame, *, keys: Sequence[str], flag: str = "ACC
 
 
 def _accepted_flag(frame: pl.DataFrame, column: str) -> pl.Expr:
-    return (compute_term(pl.col(column)) == "Y").fill_null(False) if column in frame.columns else pl.lit(False)
+    return (_per_value(frame, column, compute_term) == "Y").fill_null(False) if column in frame.columns else pl.lit(False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,38 +357,55 @@ def select_time_points(responses: pl.DataFrame, *, protocol: Any, criteria: str 
     notes: list[str] = []
     if adam:
         records = _adrs_overall(responses, protocol=protocol, adam_paramcd=adam_paramcd, dataset=dataset)
+        crit_column = next((c for c in ("RSCAT", "PARCAT3", "PARCAT1") if c in records.columns), "RSCAT")
+        crit_keys = pl.coalesce([_mapped(records, c, protocol.criteria_key) for c in ("RSCAT", "PARCAT3", "PARCAT1")])
+        records, note = _filter_vocabulary(
+            records, crit_keys, key, what="criteria", column=crit_column, dataset=dataset, label=label,
+            hint="Set criteria to one of them in the params file (e.g. criteria: RECIST 1.1).")
+        notes += [note] if note else []
+        eval_keys = pl.coalesce([
+            _mapped(records, "RSEVAL", protocol.assessor_key), _mapped(records, "PARCAT2", protocol.assessor_key),
+            _mapped(records, "PARAM", lambda text: _assessor_in_text(protocol, text)),
+            _mapped(records, "PARAMCD", lambda code: ADAM_PARAMCDS["overall"].get(code))])
+        records, note = _filter_vocabulary(
+            records, eval_keys, who, what="assessor", column="PARCAT2", dataset=dataset,
+            label=who, hint="Set assessor to one of them in the params file (e.g. assessor: INVESTIGATOR).")
+        notes += [note] if note else []
     else:
         if "RSTESTCD" not in responses.columns:
             raise DataError(f"trialkit: dataset '{dataset}' has no column RSTESTCD; the overall responses are the "
                             f"records with RSTESTCD OVRLRESP.", dataset=dataset, column="RSTESTCD")
-        records = responses.filter(compute_term(pl.col("RSTESTCD")) == "OVRLRESP")
-        if records.is_empty():
+        tests = [v for v in responses.get_column("RSTESTCD").cast(pl.String).drop_nulls().unique().to_list()
+                 if normalize_term(v) == "OVRLRESP"]
+        if not tests:
             raise DataError(f"trialkit: dataset '{dataset}' has no overall response (RSTESTCD OVRLRESP).\n"
                             f"  RSTESTCD values present: {_present(responses, 'RSTESTCD')}",
                             dataset=dataset, column="RSTESTCD")
-    crit_column = next((c for c in ("RSCAT", "PARCAT3", "PARCAT1") if c in records.columns), "RSCAT")
-    crit_keys = pl.coalesce([_mapped(records, c, protocol.criteria_key) for c in ("RSCAT", "PARCAT3", "PARCAT1")])
-    records, note = _filter_vocabulary(
-        records, crit_keys, key, what="criteria", column=crit_column, dataset=dataset, label=label,
-        hint="Set criteria to one of them in the params file (e.g. criteria: RECIST 1.1).")
-    notes += [note] if note else []
-    eval_keys = pl.coalesce([
-        _mapped(records, "RSEVAL", protocol.assessor_key), _mapped(records, "PARCAT2", protocol.assessor_key),
-        _mapped(records, "PARAM", lambda text: _assessor_in_text(protocol, text)),
-        _mapped(records, "PARAMCD", lambda code: ADAM_PARAMCDS["overall"].get(code))])
-    records, note = _filter_vocabulary(
-        records, eval_keys, who, what="assessor", column="RSEVAL" if not adam else "PARCAT2", dataset=dataset,
-        label=who, hint="Set assessor to one of them in the params file (e.g. assessor: INVESTIGATOR).")
-    notes += [note] if note else []
+        keep = pl.col("RSTESTCD").cast(pl.String).is_in(tests)
+        for column, fn, wanted, what, shown, hint in (
+                ("RSCAT", protocol.criteria_key, key, "criteria", label, "criteria: RECIST 1.1"),
+                ("RSEVAL", protocol.assessor_key, who, "assessor", who, "assessor: INVESTIGATOR")):
+            values = _matching_values(responses, column, fn, wanted, what=what, dataset=dataset, label=shown,
+                                      hint=f"Set {what} to one of them in the params file (e.g. {hint}).")
+            if values is None:
+                notes.append(f"{dataset.upper()} does not say the {what} of its records ({column} absent or empty): "
+                             f"every record is taken as {shown}.")
+            else:
+                keep = keep & pl.col(column).cast(pl.String).is_in(values)
+        wanted_columns = [c for c in ("USUBJID", "RSSTRESC", "RSORRES", "RSDTC", "VISIT", "RSEVALID", "RSACPTFL",
+                                      "RSSEQ") if c in responses.columns]
+        records = responses.lazy().filter(keep).select(wanted_columns).collect()
     if adam:
         date = pl.col("ADT").cast(pl.Date) if "ADT" in records.columns else compute_assessment_date(pl.col("RSDTC"))
         flag = pl.col("ADTF").cast(pl.String) if "ADTF" in records.columns else pl.lit(None, pl.String)
         value = pl.col("AVALC")
     else:
-        date, flag = compute_assessment_date(pl.col("RSDTC")), _date_flag(pl.col("RSDTC"))
+        date = _per_value(records, "RSDTC", compute_assessment_date, pl.Date)
+        flag = _per_value(records, "RSDTC", _date_flag)
         value = pl.coalesce(pl.col("RSSTRESC").cast(pl.String),
                             pl.col("RSORRES").cast(pl.String) if "RSORRES" in records.columns else pl.lit(None, pl.String))
-    avalc = compute_term(value)
+    records = records.with_columns(value.alias("_VALUE"))
+    avalc = _per_value(records, "_VALUE", compute_term)
     shaped = records.with_columns(
         pl.col("USUBJID").cast(pl.String), date.alias("ADT"), flag.alias("ADTF"), avalc.alias("AVALC"),
         avalc.is_in(list(RESPONSE_TERMS)).fill_null(False).alias("VALID"),
@@ -478,111 +514,167 @@ def derive_target_sums(tumor_results: pl.DataFrame, tumors: pl.DataFrame | None,
         if column not in tr.columns:
             raise DataError(f"trialkit: dataset '{dataset}' has no column {column}; the sums of target diameters "
                             f"need it.", dataset=dataset, column=column)
-    tr, _ = _filter_vocabulary(tr, _mapped(tr, "TRCAT", protocol.criteria_key), key, what="criteria",
-                               column="TRCAT", dataset=dataset, label=label,
-                               hint="Set criteria to one of them in the params file (e.g. criteria: RECIST 1.1).")
-    tr, _ = _filter_vocabulary(tr, _mapped(tr, "TREVAL", protocol.assessor_key), who, what="assessor",
-                               column="TREVAL", dataset=dataset, label=who,
-                               hint="Set assessor to one of them in the params file (e.g. assessor: INVESTIGATOR).")
+    keep = pl.lit(True)
+    for column, fn, wanted, what, shown, hint in (
+            ("TRCAT", protocol.criteria_key, key, "criteria", label, "criteria: RECIST 1.1"),
+            ("TREVAL", protocol.assessor_key, who, "assessor", who, "assessor: INVESTIGATOR")):
+        values = _matching_values(tr, column, fn, wanted, what=what, dataset=dataset, label=shown,
+                                  hint=f"Set {what} to one of them in the params file (e.g. {hint}).")
+        if values is not None:
+            keep = keep & pl.col(column).cast(pl.String).is_in(values)
+    # Subjects, readers and lesions become integer codes, terms and dates are parsed once per distinct
+    # value, and only the columns used are kept: a TR of 5 million rows stays fast and small
+    ids = (subjects.select(pl.col("USUBJID").cast(pl.String), pl.col("RANDDT").cast(pl.Date))
+           .unique("USUBJID", keep="first").with_row_index("SID"))
     reader = pl.coalesce([pl.col(c).cast(pl.String) for c in ("TREVALID", "TREVAL") if c in tr.columns]
-                         + [pl.lit("")]).alias("READER")
-    not_done = (compute_term(pl.col("TRSTAT")) == "NOT DONE").fill_null(False) if "TRSTAT" in tr.columns else pl.lit(False)
-    records = tr.select(
-        pl.col("USUBJID").cast(pl.String), reader, pl.col("TRLNKID").cast(pl.String).alias("LNKID"),
-        compute_term(pl.col("TRTESTCD")).alias("TEST"),
-        pl.when(not_done).then(None).otherwise(pl.col("TRSTRESN").cast(pl.Float64)
-                                               if "TRSTRESN" in tr.columns else pl.lit(None, pl.Float64)).alias("VALUE"),
-        compute_term(pl.col("TRSTRESC")).alias("STATE") if "TRSTRESC" in tr.columns else pl.lit(None, pl.String).alias("STATE"),
-        compute_assessment_date(pl.col("TRDTC")).alias("ADT"),
-        (pl.col("VISITNUM").cast(pl.Float64) if "VISITNUM" in tr.columns else pl.lit(None, pl.Float64)).alias("VISITNUM"),
-        (pl.col("VISIT").cast(pl.String) if "VISIT" in tr.columns else pl.lit(None, pl.String)).alias("VISIT"),
-        compute_term(pl.col("TRGRPID")).alias("GROUP") if "TRGRPID" in tr.columns else pl.lit(None, pl.String).alias("GROUP"),
-        _accepted_flag(tr, "TRACPTFL").alias("ACCEPTED"),
+                         + [pl.lit("")])
+    tu = _tumors_of(tumors, protocol=protocol, who=who, ids=ids)
+    test = _per_value(tr, "TRTESTCD", compute_term)
+    raw = (tr.lazy().filter(keep & test.is_in(["LDIAM", "LPERP", "TUMSTATE"]))
+           .select(pl.col("USUBJID").cast(pl.String), reader.alias("READER"),
+                   pl.col("TRLNKID").cast(pl.String).alias("LNKID"), pl.col("TRTESTCD").cast(pl.String).alias("_TEST"),
+                   *[(pl.col(c).cast(t) if c in tr.columns else pl.lit(None, t)).alias(c) for c, t in (
+                       ("TRSTRESN", pl.Float64), ("TRSTRESC", pl.String), ("TRSTAT", pl.String),
+                       ("TRDTC", pl.String), ("VISITNUM", pl.Float64), ("VISIT", pl.String), ("TRGRPID", pl.String),
+                       ("TRACPTFL", pl.String))])
+           .join(ids.lazy().select("USUBJID", "SID"), on="USUBJID", how="inner").drop("USUBJID")
+           .collect())
+    readers = _codes(raw["READER"], tu["READER"] if tu is not None else None)
+    lesion_codes = _codes(raw["LNKID"], tu["LNKID"] if tu is not None else None)
+    test = _per_value(raw, "_TEST", compute_term)
+    not_done = (_per_value(raw, "TRSTAT", compute_term) == "NOT DONE").fill_null(False)
+    records = raw.select(
+        "SID", pl.col("READER").replace_strict(readers, return_dtype=pl.UInt32).alias("RID"),
+        pl.col("LNKID").replace_strict(lesion_codes, return_dtype=pl.UInt32).alias("LID"),
+        test.alias("TEST"), pl.when(not_done).then(None).otherwise(pl.col("TRSTRESN")).alias("VALUE"),
+        pl.when(test == "TUMSTATE").then(pl.col("TRSTRESC")).alias("STATE"),
+        _per_value(raw, "TRDTC", compute_assessment_date, pl.Date).alias("ADT"),
+        "VISITNUM", "VISIT", _per_value(raw, "TRGRPID", compute_term).alias("GROUP"),
+        (_per_value(raw, "TRACPTFL", compute_term) == "Y").fill_null(False).alias("ACCEPTED"),
     ).filter(pl.col("ADT").is_not_null())
+    del raw
+    # a reader of a subject who has an accepted reader but is never accepted is never used: left out
+    # before the group-bys (half of TR when two BICR radiologists read every scan)
+    used = (records.group_by("SID", "RID").agg(pl.col("ACCEPTED").any().alias("_USED"))
+            .filter(pl.col("_USED") | ~pl.col("_USED").any().over("SID")))
+    records = records.join(used.select("SID", "RID"), on=["SID", "RID"], how="semi")
     # one assessment = one visit of one reader (lesions of one visit can be scanned on different days)
     records = records.with_columns(pl.coalesce(pl.col("VISITNUM"), pl.col("ADT").cast(pl.Float64) * 1e-6 + 1e6)
                                    .alias("_VGROUP"))
-    lesions = _lesion_roles(records, tumors, protocol=protocol, who=who)
-    records = records.join(lesions, on=["USUBJID", "READER", "LNKID"], how="left").with_columns(
-        pl.coalesce(pl.col("ROLE"), pl.col("GROUP")).alias("ROLE"))
-    visit_keys = ["USUBJID", "READER", "_VGROUP"]
-    visits = (records.group_by(visit_keys).agg(pl.col("ADT").min(), pl.col("VISIT").drop_nulls().first(),
+    if tu is not None:
+        roles = tu.select("SID", pl.col("READER").replace_strict(readers, return_dtype=pl.UInt32).alias("RID"),
+                          pl.col("LNKID").replace_strict(lesion_codes, return_dtype=pl.UInt32).alias("LID"),
+                          "ROLE", "NODAL_LOC")
+        records = records.join(roles, on=["SID", "RID", "LID"], how="left").with_columns(
+            pl.coalesce(pl.col("ROLE"), pl.col("GROUP")).alias("ROLE"))
+    else:
+        records = records.with_columns(pl.col("GROUP").alias("ROLE"), pl.lit(None, pl.Boolean).alias("NODAL_LOC"))
+    visit_keys = ["SID", "RID", "_VGROUP"]
+    visits = (records.group_by(visit_keys).agg(pl.col("ADT").min(), pl.col("VISIT").first(),
                                                pl.col("ACCEPTED").any())
-              .join(subjects.select(pl.col("USUBJID").cast(pl.String), "RANDDT"), on="USUBJID", how="inner"))
-    baseline = (visits.filter(pl.col("ADT") <= pl.col("RANDDT")).sort("ADT")
-                .group_by("USUBJID", "READER").agg(pl.col("_VGROUP").last().alias("_BASEGROUP"),
-                                                   pl.col("ADT").last().alias("BASE_ADT")))
-    visits = visits.join(baseline, on=["USUBJID", "READER"], how="inner").filter(pl.col("ADT") >= pl.col("BASE_ADT"))
-    visits = visits.with_columns((pl.col("_VGROUP") == pl.col("_BASEGROUP")).alias("BASELINE"))
-    # target measurements: nodal -> LPERP, else LDIAM
+              .join(ids.select("SID", "RANDDT"), on="SID", how="inner"))
+    baseline = (visits.filter(pl.col("ADT") <= pl.col("RANDDT"))
+                .group_by("SID", "RID").agg(pl.col("_VGROUP").sort_by("ADT").last().alias("_BASEGROUP"),
+                                            pl.col("ADT").max().alias("BASE_ADT")))
+    visits = (visits.join(baseline, on=["SID", "RID"], how="inner").filter(pl.col("ADT") >= pl.col("BASE_ADT"))
+              .with_columns((pl.col("_VGROUP") == pl.col("_BASEGROUP")).alias("BASELINE")))
+    # target measurements: a nodal lesion (TULOC, or measured by LPERP only) by its short axis, else LDIAM
     targets = records.filter((pl.col("ROLE") == "TARGET") & pl.col("TEST").is_in(["LDIAM", "LPERP"]))
-    per_lesion = (targets.group_by(visit_keys + ["LNKID"])
-                  .agg(pl.col("VALUE").filter(pl.col("TEST") == "LDIAM").drop_nulls().first().alias("LDIAM"),
-                       pl.col("VALUE").filter(pl.col("TEST") == "LPERP").drop_nulls().first().alias("LPERP"),
-                       (pl.col("TEST") == "LDIAM").any().alias("_HAS_LDIAM"),
-                       pl.col("NODAL_LOC").first()))
-    nodal = (pl.col("NODAL_LOC").fill_null(False)
-             | (~pl.col("_HAS_LDIAM").any().over(["USUBJID", "READER", "LNKID"])))
-    per_lesion = per_lesion.with_columns(
-        pl.when(nodal).then(pl.col("LPERP")).otherwise(pl.col("LDIAM")).alias("DIAM"), nodal.alias("NODAL"))
-    base_lesions = (per_lesion.join(baseline, left_on=["USUBJID", "READER", "_VGROUP"],
-                                    right_on=["USUBJID", "READER", "_BASEGROUP"], how="inner")
-                    .filter(pl.col("DIAM").is_not_null()).select("USUBJID", "READER", "LNKID"))
-    expected = base_lesions.group_by("USUBJID", "READER").agg(pl.len().cast(pl.Int64).alias("N_EXPECTED"))
-    measured = (per_lesion.join(base_lesions, on=["USUBJID", "READER", "LNKID"], how="semi")
+    kind = (targets.group_by("SID", "RID", "LID")
+            .agg((pl.col("NODAL_LOC").fill_null(False).any() | (pl.col("TEST") == "LDIAM").not_().all()).alias("NODAL")))
+    measures = (targets.join(kind, on=["SID", "RID", "LID"])
+                .filter(pl.col("TEST") == pl.when(pl.col("NODAL")).then(pl.lit("LPERP")).otherwise(pl.lit("LDIAM")))
+                .group_by(visit_keys + ["LID"]).agg(pl.col("VALUE").drop_nulls().first().alias("DIAM"),
+                                                    pl.col("NODAL").first()))
+    base_lesions = (measures.join(baseline, left_on=["SID", "RID", "_VGROUP"],
+                                  right_on=["SID", "RID", "_BASEGROUP"], how="inner")
+                    .filter(pl.col("DIAM").is_not_null()).select("SID", "RID", "LID"))
+    expected = base_lesions.group_by("SID", "RID").agg(pl.len().cast(pl.Int64).alias("N_EXPECTED"))
+    measured = (measures.join(base_lesions, on=["SID", "RID", "LID"], how="semi")
                 .group_by(visit_keys)
                 .agg(pl.col("DIAM").sum().alias("SUM"), pl.col("DIAM").is_not_null().sum().cast(pl.Int64).alias("N_MEASURED"),
                      ((pl.col("NODAL") & (pl.col("DIAM") < 10)) | (~pl.col("NODAL") & (pl.col("DIAM") == 0)))
                      .fill_null(False).all().alias("_GONE")))
     nt = _non_target_states(records)
-    out = (visits.join(measured, on=visit_keys, how="left").join(expected, on=["USUBJID", "READER"], how="left")
+    names = {code: name for name, code in readers.items()}
+    out = (visits.join(measured, on=visit_keys, how="left").join(expected, on=["SID", "RID"], how="left")
            .join(nt, on=visit_keys, how="left")
            .with_columns(pl.col("N_MEASURED").fill_null(0), pl.col("N_EXPECTED").fill_null(0))
            .with_columns(pl.when(pl.col("N_MEASURED") > 0).then(pl.col("SUM")).alias("SUM"),
                          ((pl.col("N_MEASURED") == pl.col("N_EXPECTED")) & (pl.col("N_EXPECTED") > 0)).alias("COMPLETE"))
            .with_columns((pl.col("COMPLETE") & pl.col("_GONE").fill_null(False)).alias("TARGETS_GONE"),
-                         pl.col("NEW_LESION").fill_null(False)))
+                         pl.col("NEW_LESION").fill_null(False))
+           .join(ids.select("SID", "USUBJID"), on="SID", how="left")
+           .with_columns(pl.col("RID").replace_strict(names, return_dtype=pl.String).alias("READER")))
     return out.sort("USUBJID", "READER", "ADT").select([pl.col(c).cast(t) for c, t in SUM_SCHEMA.items()])
 
 
-def _lesion_roles(records: pl.DataFrame, tumors: pl.DataFrame | None, *, protocol: Any, who: str) -> pl.DataFrame:
-    """USUBJID, READER, LNKID -> ROLE (TARGET / NON-TARGET / NEW) and NODAL_LOC, from TU (one reader's lesions)."""
-    schema = {"USUBJID": pl.String, "READER": pl.String, "LNKID": pl.String, "ROLE": pl.String, "NODAL_LOC": pl.Boolean}
+def _matching_values(frame: pl.DataFrame, column: str, fn: Callable[[str], str | None], wanted: str, *, what: str,
+                     dataset: str, label: str, hint: str) -> list[str] | None:
+    """The raw values of ``column`` that ``fn`` maps to ``wanted``; None when the column says nothing (absent
+    or empty: every record is of the one asked for). Raises when it names others only."""
+    if column not in frame.columns:
+        return None
+    values = frame.get_column(column).cast(pl.String).drop_nulls().unique().to_list()
+    if not values:
+        return None
+    keys = {v: fn(v) for v in values}
+    if all(k is None for k in keys.values()):
+        return None
+    kept = [v for v, k in keys.items() if k == wanted]
+    if not kept:
+        raise DataError(f"trialkit: dataset '{dataset}' has no records of {what} {label} ({column}).\n"
+                        f"  {column} values present: {_present(frame, column)}\n"
+                        f"  {hint}", dataset=dataset, column=column)
+    return kept
+
+
+def _codes(*columns: pl.Series | None) -> dict[str, int]:
+    """Distinct text values -> small integer codes (for group-bys and joins on integers)."""
+    values = sorted({v for c in columns if c is not None for v in c.drop_nulls().unique().to_list()})
+    return {v: i for i, v in enumerate(values)}
+
+
+def _tumors_of(tumors: pl.DataFrame | None, *, protocol: Any, who: str, ids: pl.DataFrame) -> pl.DataFrame | None:
+    """TU of one assessor: ``SID, READER, LNKID`` -> ``ROLE`` (TARGET / NON-TARGET / NEW) and ``NODAL_LOC``."""
     if tumors is None or not {"USUBJID", "TULNKID"} <= set(tumors.columns):
-        return pl.DataFrame(schema=schema)
+        return None
     tu = tumors
     if "TUEVAL" in tu.columns:
         keys = _mapped(tu, "TUEVAL", protocol.assessor_key)
         if tu.select(keys.is_not_null().any()).item():
             tu = tu.filter(keys == who)
     reader = pl.coalesce([pl.col(c).cast(pl.String) for c in ("TUEVALID", "TUEVAL") if c in tu.columns] + [pl.lit("")])
-    role = compute_term(pl.col("TUSTRESC")) if "TUSTRESC" in tu.columns else pl.lit(None, pl.String)
+    role = _per_value(tu, "TUSTRESC", compute_term)
     loc = pl.concat_str([pl.col(c).cast(pl.String) for c in ("TULOC", "TULOCDTL") if c in tu.columns]
                         + [pl.lit("")], separator=" ", ignore_nulls=True)
     return (tu.select(pl.col("USUBJID").cast(pl.String), reader.alias("READER"),
                       pl.col("TULNKID").cast(pl.String).alias("LNKID"), role.alias("ROLE"),
                       loc.str.to_uppercase().str.contains(_NODAL).alias("NODAL_LOC"))
-            .unique(subset=["USUBJID", "READER", "LNKID"], keep="first").select(list(schema)))
+            .join(ids.select("USUBJID", "SID"), on="USUBJID", how="inner")
+            .unique(subset=["SID", "READER", "LNKID"], keep="first")
+            .select("SID", "READER", "LNKID", "ROLE", "NODAL_LOC"))
 
 
 def _non_target_states(records: pl.DataFrame) -> pl.DataFrame:
     """Per reader and visit: NT_RESP from the baseline non-target lesions, NEW_LESION (TUMSTATE)."""
-    keys = ["USUBJID", "READER", "_VGROUP"]
+    keys = ["SID", "RID", "_VGROUP"]
     states = records.filter(pl.col("TEST") == "TUMSTATE")
+    states = states.with_columns(_per_value(states, "STATE", compute_term).alias("STATE"))
     nt = states.filter(pl.col("ROLE") == "NON-TARGET")
     # the non-target lesions of a reader's first assessment of them (the baseline)
-    baseline_nt = nt.sort("ADT").group_by("USUBJID", "READER").agg(pl.col("_VGROUP").first().alias("_FIRST"))
-    expected = (nt.join(baseline_nt, on=["USUBJID", "READER"]).filter(pl.col("_VGROUP") == pl.col("_FIRST"))
-                .group_by("USUBJID", "READER").agg(pl.col("LNKID").n_unique().cast(pl.Int64).alias("_NT_N")))
+    baseline_nt = nt.sort("ADT").group_by("SID", "RID").agg(pl.col("_VGROUP").first().alias("_FIRST"))
+    expected = (nt.join(baseline_nt, on=["SID", "RID"]).filter(pl.col("_VGROUP") == pl.col("_FIRST"))
+                .group_by("SID", "RID").agg(pl.col("LID").n_unique().cast(pl.Int64).alias("_NT_N")))
     # one state per lesion and visit (a record repeated keeps its worst state)
     rank = pl.col("STATE").replace_strict({"ABSENT": 1, "PRESENT": 2, "UNEQUIVOCAL": 3}, default=0,
                                           return_dtype=pl.Int8)
-    lesion = nt.with_columns(rank.alias("_R")).group_by(keys + ["LNKID"]).agg(pl.col("_R").max())
+    lesion = nt.with_columns(rank.alias("_R")).group_by(keys + ["LID"]).agg(pl.col("_R").max())
     per_visit = (lesion.group_by(keys).agg(
         (pl.col("_R") == 3).any().alias("_NT_PD"),
         (pl.col("_R") > 0).sum().cast(pl.Int64).alias("_NT_EVAL"),
         (pl.col("_R") == 1).sum().cast(pl.Int64).alias("_NT_ABSENT"))
-        .join(expected, on=["USUBJID", "READER"], how="left"))
+        .join(expected, on=["SID", "RID"], how="left"))
     per_visit = per_visit.with_columns(
         pl.when(pl.col("_NT_PD")).then(pl.lit("PD"))
         .when(pl.col("_NT_EVAL") < pl.col("_NT_N").fill_null(0)).then(pl.lit("NE"))
@@ -751,7 +843,7 @@ def derive_new_therapy(medications: pl.DataFrame | None, subjects: pl.DataFrame)
 def _window(time_points: pl.DataFrame, subjects: pl.DataFrame, new_therapy: pl.DataFrame | None) -> pl.DataFrame:
     """admiralonco's ANL01FL and ANL02FL: valid, on or after randomization (before NACTDT), up to the first PD."""
     tp = (time_points.filter(pl.col("VALID") & pl.col("ADT").is_not_null())
-          .join(subjects.select(pl.col("USUBJID").cast(pl.String), "RANDDT"), on="USUBJID", how="inner")
+          .join(subjects.select("USUBJID", "RANDDT"), on="USUBJID", how="inner")
           .filter(pl.col("ADT") >= pl.col("RANDDT")))
     if new_therapy is not None and new_therapy.height:
         tp = (tp.join(new_therapy.select("USUBJID", "NACTDT"), on="USUBJID", how="left")
@@ -828,7 +920,20 @@ def derive_best_overall_response(time_points: pl.DataFrame, subjects: pl.DataFra
     rules = protocol.response
     sd_min, conf_min, max_ne = int(rules["sd_min_days"]), int(rules["confirmation_min_days"]), \
         int(rules["confirmation_max_ne"])
-    subj = subjects.select(pl.col("USUBJID").cast(pl.String), pl.col("RANDDT").cast(pl.Date))
+    # subjects as integer codes under the name USUBJID while deriving (the windows, as-of joins and
+    # group-bys of 100,000 subjects run on integers), their text again at the end
+    ids = (subjects.select(pl.col("USUBJID").cast(pl.String), pl.col("RANDDT").cast(pl.Date))
+           .unique("USUBJID", keep="first", maintain_order=True).with_row_index("_ID"))
+    subj = ids.select(pl.col("_ID").alias("USUBJID"), "RANDDT")
+
+    def coded(frame: pl.DataFrame | None) -> pl.DataFrame | None:
+        if frame is None:
+            return None
+        return (frame.with_columns(pl.col("USUBJID").cast(pl.String))
+                .join(ids.select("USUBJID", "_ID"), on="USUBJID", how="inner")
+                .with_columns(pl.col("_ID").alias("USUBJID")).drop("_ID"))
+
+    time_points, new_therapy = coded(time_points), coded(new_therapy)
     ovr = _window(time_points, subj, new_therapy)
     late = pl.col("ADT") >= pl.col("RANDDT") + pl.duration(days=sd_min)
     first = pl.col("AVALC")
@@ -861,6 +966,8 @@ def derive_best_overall_response(time_points: pl.DataFrame, subjects: pl.DataFra
         .when(pl.col("BOR") == "NE").then(pl.col("_WHY_NE"))
         .when(pl.col("BOR").is_in(["SD", "NON-CR/NON-PD", "PD"])).then(pl.col("_UNCONFIRMED"))
         .alias("BOR_REASON"))
+    out = out.join(ids.select(pl.col("_ID").alias("USUBJID"), pl.col("USUBJID").alias("_NAME")), on="USUBJID",
+                   how="left", maintain_order="left").with_columns(pl.col("_NAME").alias("USUBJID"))
     return out.select([pl.col(c).cast(t) for c, t in BOR_SCHEMA.items()])
 
 
