@@ -24,10 +24,14 @@ columns, compute_ expr -> expr, summarize_ one row per group, plot_ frame -> cha
     derive.subjects.derive_subjects                                          status, RANDDT, first dose, treated
     derive.scope.derive_cutoff / derive_left_out / derive_status_at_cutoff  the data cutoff and the filters
     derive.overview.summarize_*                                              the overview's tables
+    derive.response.filter_time_point_responses / derive_response_analysis   responses, sums, BOR (waterfall)
+    derive.response.summarize_waterfall / derive_best_overall_response       waterfall.csv; BOR with reasons
+    derive.efficacy.summarize_orr / derive_pfs / summarize_km / summarize_concordance   ORR, PFS, agreement
     study.open_study(report, study=, data_dir=, data_cutoff=, sites=, arms=) -> ReportStudy
     study.resolve_parameters                                                 the params, resolved once
     demo.write_demo(out, seed=, subjects=, cutoff=, fmt=) / demo_data_dir
     charts.plot_* ; charts.arm_colors, RESPONSE_COLORS, derive_selected      one theme, subject selection
+    charts.plot_waterfall_spider / plot_km / plot_orr / plot_concordance     response charts (linked offline)
     format.format_count / format_n_pct / format_ci                           numbers as reports print them
     report.notebook.load_study / show_scope / show_table / show_chart / show_listing / show_left_out
     report.runner.run_reports(params_files, out=, reports=, jobs=)           (`trialkit run`)

@@ -5,4 +5,6 @@ per group, ``filter_*`` keeps a subset of the rows, ``compute_*`` builds a ``pl.
 
 Modules:
     overview   datasets found, subject status, subjects per arm and site
+    response   time-point responses, sums of target diameters, % change, BOR, the waterfall tables
+    efficacy   ORR/DCR with exact CIs and differences, concordance and kappa, PFS and Kaplan-Meier
 """
