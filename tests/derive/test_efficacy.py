@@ -96,14 +96,18 @@ def test_kappa_of_a_hand_computed_table_and_perfect_agreement():
     rows = [("X", "All", "ALL", "CR", "CR", 20), ("X", "All", "ALL", "CR", "PR", 5),
             ("X", "All", "ALL", "PR", "CR", 10), ("X", "All", "ALL", "PR", "PR", 15),
             ("Y", "All", "ALL", "CR", "CR", 3), ("Y", "All", "ALL", "SD", "SD", 2),
-            ("Z", "All", "ALL", "SD", "SD", 4)]
+            ("Z", "All", "ALL", "SD", "SD", 4),
+            ("W", "All", "ALL", "CR", "CR", 10), ("W", "All", "ALL", "PR", "PR", 9), ("W", "All", "ALL", "CR", "PR", 1)]
     c = pl.DataFrame(rows, schema=["COMPARISON", "ARM", "ARMCD", "BOR_1", "BOR_2", "N"], orient="row")
     k = {r["COMPARISON"]: r for r in e.summarize_kappa(c).iter_rows(named=True)}
     # p_o = 35/50 = 0.7, p_e = (25*30 + 25*20)/50^2 = 0.5: kappa 0.4, SE sqrt(.7*.3/(50*.25)) = 0.1296
     assert k["X"]["KAPPA"] == pytest.approx(0.4) and k["X"]["AGREE_PCT"] == pytest.approx(70.0)
     assert k["X"]["KAPPA_UPPER"] - k["X"]["KAPPA"] == pytest.approx(1.959964 * math.sqrt(0.21 / 12.5), abs=1e-5)
-    assert k["Y"]["KAPPA"] == pytest.approx(1.0)
+    assert k["Y"]["KAPPA"] == pytest.approx(1.0) and k["Y"]["KAPPA_UPPER"] == 1.0   # never above 1
     assert k["Z"]["KAPPA"] is None          # one category both times: kappa undefined
+    # kappa 0.9 with SE 0.0975: the symmetric interval would reach 1.09; kappa cannot exceed 1
+    assert k["W"]["KAPPA"] == pytest.approx(0.9) and k["W"]["KAPPA_UPPER"] == 1.0
+    assert k["W"]["KAPPA_LOWER"] == pytest.approx(0.9 - 1.959964 * math.sqrt(0.95 * 0.05 / (20 * 0.25)), abs=1e-5)
 
 
 def test_concordance_counts_every_pair_with_zeros_and_a_missing_side_as_missing():

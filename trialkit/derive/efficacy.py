@@ -405,8 +405,9 @@ def summarize_kappa(concordance: pl.DataFrame) -> pl.DataFrame:
 
     z = float(norm.ppf(1 - (1 - CONFIDENCE) / 2))
     return (out.with_columns(kappa.alias("KAPPA"), se.alias("_SE"))
-            .with_columns((pl.col("KAPPA") - z * pl.col("_SE")).alias("KAPPA_LOWER"),
-                          (pl.col("KAPPA") + z * pl.col("_SE")).alias("KAPPA_UPPER"),
+            # kappa lies in [-1, 1]: the symmetric large-sample interval is cut there
+            .with_columns((pl.col("KAPPA") - z * pl.col("_SE")).clip(-1.0, 1.0).alias("KAPPA_LOWER"),
+                          (pl.col("KAPPA") + z * pl.col("_SE")).clip(-1.0, 1.0).alias("KAPPA_UPPER"),
                           (pl.col("_PO") * 100).alias("AGREE_PCT"))
             .select("COMPARISON", "ARMCD", "ARM", pl.col("_T").cast(pl.Int64).alias("N"),
                     pl.col("AGREE_N").cast(pl.Int64), "AGREE_PCT", "KAPPA", "KAPPA_LOWER", "KAPPA_UPPER"))
