@@ -47,6 +47,14 @@ def test_clopper_pearson_closed_forms_at_the_edges():
     assert math.isnan(lo[0]) and math.isnan(hi[0])
 
 
+@pytest.mark.parametrize("x, n", [(0, 30), (1, 7), (12, 30), (29, 30), (30, 30), (56, 70)])
+def test_wilson_interval_is_scipys(x, n):
+    from scipy.stats import binomtest
+
+    ci = binomtest(x, n).proportion_ci(method="wilson")
+    assert e.compute_wilson_ci(x, n) == (pytest.approx(ci.low, abs=1e-12), pytest.approx(ci.high, abs=1e-12))
+
+
 def test_newcombe_difference_matches_the_published_example_and_zero_responders():
     d, lo, hi = e.compute_newcombe_difference(56, 70, 48, 80)
     assert (round(d, 4), round(lo, 4), round(hi, 4)) == (0.2, 0.0524, 0.3339)

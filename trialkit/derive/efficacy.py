@@ -94,7 +94,11 @@ def compute_exact_ci(x: Sequence[int], n: Sequence[int], *, confidence: float = 
 
 
 def compute_wilson_ci(x: int, n: int, *, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """The Wilson score interval of x/n (scipy); NaN when n is 0.
+    """The Wilson score interval of x/n (Wilson 1927), as ``scipy.stats.binomtest(x, n).proportion_ci(
+    method="wilson")`` gives it (a test checks they agree); NaN when n is 0.
+
+    Written out, ``(x + z²/2 ± z·sqrt(x(n − x)/n + z²/4)) / (n + z²)``, because importing
+    scipy.stats costs every report a second.
 
     Example:
         >>> [round(v, 4) for v in compute_wilson_ci(56, 70)]
@@ -102,10 +106,12 @@ def compute_wilson_ci(x: int, n: int, *, confidence: float = CONFIDENCE) -> tupl
     """
     if n <= 0:
         return math.nan, math.nan
-    from scipy.stats import binomtest
+    from scipy.special import ndtri
 
-    ci = binomtest(int(x), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
-    return float(ci.low), float(ci.high)
+    z = float(ndtri(1 - (1 - confidence) / 2))
+    center = (x + z * z / 2) / (n + z * z)
+    half = z * math.sqrt(x * (n - x) / n + z * z / 4) / (n + z * z)
+    return max(0.0, center - half), min(1.0, center + half)
 
 
 def compute_newcombe_difference(x1: int, n1: int, x2: int, n2: int, *, confidence: float = CONFIDENCE
@@ -401,9 +407,9 @@ def summarize_kappa(concordance: pl.DataFrame) -> pl.DataFrame:
     defined = (pl.col("_T") > 0) & (pl.col("_PE") < 1)
     kappa = pl.when(defined).then((pl.col("_PO") - pl.col("_PE")) / (1 - pl.col("_PE")))
     se = pl.when(defined).then((pl.col("_PO") * (1 - pl.col("_PO")) / (pl.col("_T") * (1 - pl.col("_PE")).pow(2))).sqrt())
-    from scipy.stats import norm
+    from scipy.special import ndtri
 
-    z = float(norm.ppf(1 - (1 - CONFIDENCE) / 2))
+    z = float(ndtri(1 - (1 - CONFIDENCE) / 2))
     return (out.with_columns(kappa.alias("KAPPA"), se.alias("_SE"))
             # kappa lies in [-1, 1]: the symmetric large-sample interval is cut there
             .with_columns((pl.col("KAPPA") - z * pl.col("_SE")).clip(-1.0, 1.0).alias("KAPPA_LOWER"),
