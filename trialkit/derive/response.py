@@ -555,9 +555,11 @@ def derive_target_sums(tumor_results: pl.DataFrame, tumors: pl.DataFrame | None,
     del raw
     # a reader of a subject who has an accepted reader but is never accepted is never used: left out
     # before the group-bys (half of TR when two BICR radiologists read every scan)
-    used = (records.group_by("SID", "RID").agg(pl.col("ACCEPTED").any().alias("_USED"))
-            .filter(pl.col("_USED") | ~pl.col("_USED").any().over("SID")))
-    records = records.join(used.select("SID", "RID"), on=["SID", "RID"], how="semi")
+    pair = pl.col("SID").cast(pl.UInt64) * (len(readers) + 1) + pl.col("RID").cast(pl.UInt64)
+    accepted_pairs = records.filter(pl.col("ACCEPTED")).select(pair.alias("_P"), "SID").unique()
+    if accepted_pairs.height:
+        records = records.filter(pair.is_in(accepted_pairs["_P"].implode())
+                                 | ~pl.col("SID").is_in(accepted_pairs["SID"].unique().implode()))
     # one assessment = one visit of one reader (lesions of one visit can be scanned on different days)
     records = records.with_columns(pl.coalesce(pl.col("VISITNUM"), pl.col("ADT").cast(pl.Float64) * 1e-6 + 1e6)
                                    .alias("_VGROUP"))
