@@ -211,3 +211,14 @@ def test_shipped_params_files_are_valid_for_the_project_notebooks():
     for path in sorted((ROOT / "params").glob("*.yaml")):
         raw, lines = read_params_file(path)
         assert check_params(raw, lines, path=path, types=types, notebooks=notebooks) == [], path
+
+
+def test_adam_paramcd_keys_are_the_roles_trialkit_knows():
+    from trialkit.report.params import check_key
+
+    types = {"adam_paramcd": (dict,)}
+    assert check_key("adam_paramcd", {"sum": "SLDINV", "overall": ["OVRINV"]}, types=types, notebooks={},
+                     base=Path(".")) is None
+    message = check_key("adam_paramcd", {"ovr": "OVRINV"}, types=types, notebooks={}, base=Path("."))
+    assert message.startswith("has the key(s) ovr; the keys are sum, overall, bor, cbor")
+    assert "expected a mapping" in check_key("adam_paramcd", "SLDINV", types=types, notebooks={}, base=Path("."))
