@@ -139,3 +139,9 @@ def test_concordance_heatmap_one_panel_per_comparison_named_by_its_assessors():
     titles = [(p["layer"][0]["encoding"]["y"]["title"], p["layer"][0]["encoding"]["x"]["title"]) for p in spec["hconcat"]]
     assert titles == [("BICR", "INVESTIGATOR"), ("MRECIST", "RECIST 1.1")]
     assert spec["hconcat"][0]["layer"][0]["encoding"]["y"]["sort"] == list(RESPONSE_COLORS)
+
+
+def test_no_comparison_gives_a_message_not_an_empty_frame():
+    empty = pl.DataFrame(schema={"COMPARISON": pl.String, "ARMCD": pl.String, "BOR_1": pl.String, "BOR_2": pl.String,
+                                 "N": pl.Int64})
+    assert "No comparison is available" in json.dumps(plot_concordance(empty).to_dict())

@@ -163,7 +163,8 @@ def test_the_pharmaverse_sdtm_lists_check_never_counted_and_has_no_mrecist_compa
     assert "INVESTIGATOR, RECIST 1.1" in text          # the generic protocol's primary: investigator, RECIST 1.1
     concordance = _table(run, "concordance")
     assert set(concordance["COMPARISON"]) == {"BICR vs INVESTIGATOR"}
-    assert "MRECIST vs RECIST 1.1 by INVESTIGATOR: not available" in _text(run, "efficacy")
+    assert ("MRECIST vs RECIST 1.1 by INVESTIGATOR: not available — dataset 'rs' has no records of criteria "
+            "mRECIST (RSCAT).") in _text(run, "efficacy")
     assert _table(run, "response_check").height > 0       # the synthetic RS is not consistent with its TR
 
 

@@ -320,6 +320,9 @@ def plot_concordance(concordance: pl.DataFrame, *, arm: str = "ALL", title: str 
     """
     use_theme()
     data = chart_data(concordance.filter(pl.col("ARMCD") == arm), ["COMPARISON", "BOR_1", "BOR_2", "N"])
+    if data.is_empty():
+        return _nothing_to_plot(title, "No comparison is available in these data (one assessor and one criteria "
+                                       "only); the table below says why.")
     order = list(RESPONSE_COLORS)
     panels = []
     for comparison in data["COMPARISON"].unique(maintain_order=True).to_list():  # one panel per comparison (two)

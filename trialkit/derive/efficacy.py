@@ -516,7 +516,8 @@ def derive_concordance(frames: Mapping[str, pl.DataFrame], subjects: pl.DataFram
             first, second = bor(**{kind: one}), bor(**{kind: two})
         except DataError as exc:
             reason = str(exc).removeprefix("trialkit: ").splitlines()
-            notes.append(f"{label} {scope}: not available — {' '.join(line.strip() for line in reason[:2])}")
+            notes.append(f"{label} {scope}: not available — "
+                         f"{' '.join(line.strip().rstrip('.') + '.' for line in reason[:2])}")
             continue
         parts.append(summarize_concordance(first.subjects, second.subjects, comparison=label, arms=arms))
     schema = {"COMPARISON": pl.String, "ARM": pl.String, "BOR_1": pl.String, "BOR_2": pl.String, "N": pl.Int64,
