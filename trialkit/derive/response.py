@@ -127,13 +127,7 @@ def resolve_criteria(protocol: Any, criteria: str | None) -> tuple[str, str]:
         >>> resolve_criteria(load_protocol("NCT07334483"), "recist 1.1"), resolve_criteria(load_protocol("NCT07334483"), "")
         (('RECIST11', 'RECIST 1.1'), ('MRECIST', 'mRECIST'))
     """
-    if not str(criteria or "").strip():
-        key = str((protocol.response.get("primary") or {}).get("criteria") or next(iter(protocol.criteria)))
-    else:
-        key = protocol.criteria_key(criteria)
-    if key is None or key not in protocol.criteria:
-        raise ParamsError(f"trialkit: criteria {criteria!r} is not known to {protocol.display_id}: "
-                          f"{' | '.join(protocol.spellings('criteria'))}.")
+    key = _resolve(protocol, criteria, "criteria")
     return key, protocol.criteria[key]["label"]
 
 
@@ -145,13 +139,19 @@ def resolve_assessor(protocol: Any, assessor: str | None) -> str:
         >>> resolve_assessor(load_protocol("NCT07334483"), "independent assessor")
         'BICR'
     """
-    if not str(assessor or "").strip():
-        key = str((protocol.response.get("primary") or {}).get("assessor") or next(iter(protocol.assessors)))
+    return _resolve(protocol, assessor, "assessor")
+
+
+def _resolve(protocol: Any, value: str | None, kind: str) -> str:
+    """The key of ``kind`` ("criteria" or "assessor") a params value names; empty: the primary endpoint's."""
+    known = protocol.criteria if kind == "criteria" else protocol.assessors
+    if not str(value or "").strip():
+        key = str((protocol.response.get("primary") or {}).get(kind) or next(iter(known)))
     else:
-        key = protocol.assessor_key(assessor)
-    if key is None or key not in protocol.assessors:
-        raise ParamsError(f"trialkit: assessor {assessor!r} is not known to {protocol.display_id}: "
-                          f"{' | '.join(protocol.spellings('assessor'))}.")
+        key = protocol.criteria_key(value) if kind == "criteria" else protocol.assessor_key(value)
+    if key is None or key not in known:
+        raise ParamsError(f"trialkit: {kind} {value!r} is not known to {protocol.display_id}: "
+                          f"{' | '.join(protocol.spellings(kind))}.")
     return key
 
 
