@@ -121,6 +121,18 @@ def test_an_adam_only_folder_gives_subjects_from_adsl_and_says_screening_is_unav
     assert data.protocol.generic and data.protocol.arm_labels == {"C": "Control", "T": "Treatment"}
 
 
+def test_a_folder_of_tumour_datasets_alone_opens_with_no_subjects_and_says_so(tmp_path):
+    tr = pl.DataFrame({"STUDYID": ["T-1"], "USUBJID": ["T-1-001"], "TRLNKID": ["T01"], "TRTESTCD": ["LDIAM"],
+                       "TRSTRESN": [30.0], "TRDTC": ["2025-01-03"]})
+    tu = pl.DataFrame({"STUDYID": ["T-1"], "USUBJID": ["T-1-001"], "TULNKID": ["T01"], "TUSTRESC": ["TARGET"]})
+    rs = pl.DataFrame({"STUDYID": ["T-1"], "USUBJID": ["T-1-001"], "RSTESTCD": ["OVRLRESP"], "RSSTRESC": ["SD"],
+                       "RSDTC": ["2025-03-01"]})
+    data = open_study("waterfall", data_dir=_write(tmp_path / "tumours", {"tr": tr, "tu": tu, "rs": rs}))
+    assert data.subjects.is_empty() and data.source == "NONE"
+    assert data["rs"].height == 1                     # the records are kept, not filtered to no subject
+    assert any("neither DM nor ADSL" in f.message for f in data.findings)
+
+
 def test_a_second_protocol_file_drives_the_checks(tmp_path):
     folder = _other_trial(tmp_path / "other", arms=("ACT", "PBO", "SCRNFAIL", "A"))
     with pytest.raises(UnknownArmError) as error:

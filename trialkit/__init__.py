@@ -32,12 +32,15 @@ columns, compute_ expr -> expr, summarize_ one row per group, plot_ frame -> cha
     derive.screening.create_screening(subjects, frames, protocol) -> ScreeningAnalysis
                                                                              funnel, criteria, co-failures, outlook
     derive.consort.derive_consort / check_consort                            the CONSORT flow and its arithmetic
-    study.open_study(report, study=, data_dir=, data_cutoff=, sites=, arms=) -> ReportStudy
+    derive.response.filter_time_point_responses / derive_response_analysis   responses, sums, BOR (waterfall)
+    derive.response.summarize_waterfall / derive_best_overall_response       waterfall.csv; BOR with reasons
+    derive.efficacy.summarize_orr / derive_pfs / summarize_km / summarize_concordance   ORR, PFS, agreement
     study.open_study(report, study=, data_dir=, data_cutoff=, sites=, arms=) -> ReportStudy
     study.resolve_parameters                                                 the params, resolved once
     demo.write_demo(out, seed=, subjects=, cutoff=, fmt=) / demo_data_dir
     charts.plot_* (plot_swimmer) ; charts.arm_colors, RESPONSE_COLORS        one theme, subject selection
     charts.consort_html                                                      the CONSORT diagram (HTML, no JS)
+    charts.plot_waterfall_spider / plot_km / plot_orr / plot_concordance     response charts (linked offline)
     format.format_count / format_n_pct / format_ci                           numbers as reports print them
     report.notebook.load_study / show_scope / show_table / show_chart / show_listing / show_html / show_notes
                     / show_left_out

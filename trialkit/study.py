@@ -305,9 +305,19 @@ def prepare_study(read: Study, params: StudyParams) -> ReportStudy:
     screened = derive_left_out(screened, sites=params.sites, arms=params.arms, data_cutoff=params.data_cutoff)
     subjects = drop_left_out(screened)
     frames, summary = derive_cutoff(read.frames, params.data_cutoff)
-    frames = filter_records(frames, subjects)
-    source = str(screened["SOURCE"][0]) if screened.height else ("DM" if "dm" in read.frames else "ADSL")
+    has_subjects = "dm" in read.frames or "adsl" in read.frames
+    if has_subjects:
+        frames = filter_records(frames, subjects)
+    source = str(screened["SOURCE"][0]) if screened.height else \
+        ("DM" if "dm" in read.frames else "ADSL" if "adsl" in read.frames else "NONE")
     findings = list(read.findings) + check_subjects(screened, source=source, files=read.files)
+    if not has_subjects:
+        findings.append(Finding(
+            "warning", "dm", None,
+            "trialkit: this folder has neither DM nor ADSL: no subject is known to be screened or randomized, "
+            "so there are no arms, randomization dates or denominators.\n"
+            f"  Datasets read: {', '.join(sorted(read.frames)) or '(none)'}\n"
+            "  Add DM (with DS for the randomization date) or ADSL to the folder.", (), None, "DataError"))
     return ReportStudy(params=params, protocol=protocol, files=read.files, frames=frames, subjects=subjects,
                        screened=screened, cutoff_summary=summary, findings=findings, source=source)
 

@@ -235,3 +235,14 @@ def test_a_valid_email_key_is_kept_for_the_manifest(tmp_path, data_dir, notebook
                            "  subject: '{study} {cutoff}'\n  zip: true\n  max_mb: 15\n")
     [run] = load_params_files([path], notebooks=notebooks)
     assert run.values["email"]["to"] == "Jane Doe <jane@hospital.example>" and run.values["email"]["zip"] is True
+
+
+def test_adam_paramcd_keys_are_the_roles_trialkit_knows():
+    from trialkit.report.params import check_key
+
+    types = {"adam_paramcd": (dict,)}
+    assert check_key("adam_paramcd", {"sum": "SLDINV", "overall": ["OVRINV"]}, types=types, notebooks={},
+                     base=Path(".")) is None
+    message = check_key("adam_paramcd", {"ovr": "OVRINV"}, types=types, notebooks={}, base=Path("."))
+    assert message.startswith("has the key(s) ovr; the keys are sum, overall, bor, cbor")
+    assert "expected a mapping" in check_key("adam_paramcd", "SLDINV", types=types, notebooks={}, base=Path("."))

@@ -11,6 +11,7 @@ Modules:
     swimmer   each subject's course on study: doses, sessions, responses, deviations
     screening screening over time, its duration, failures by criterion, co-failures, recruitment;
               the CONSORT flow diagram (HTML)
+    response  waterfall + spider (one linked chart), ORR by arm, agreement heatmaps, Kaplan-Meier
 
 Example:
     >>> import polars as pl
@@ -31,6 +32,7 @@ from trialkit.charts.screening import (
     plot_screening_duration,
     plot_screening_over_time,
 )
+from trialkit.charts.response import notes_html, plot_concordance, plot_km, plot_orr, plot_waterfall_spider
 from trialkit.charts.theme import (
     ARM_PALETTE,
     FONT,
@@ -51,7 +53,7 @@ from trialkit.charts.theme import (
 
 __all__ = ["ARM_PALETTE", "FONT", "MAX_ROWS", "OUTCOME_COLORS", "RESPONSE_COLORS", "SITE_PALETTE",
            "STATUS_COLORS", "THEME_NAME", "arm_color", "arm_colors", "chart_data", "consort_html",
-           "derive_selected", "plot_co_failures", "plot_failures_by_criterion", "plot_recruitment",
-           "plot_screening_by_site", "plot_screening_duration", "plot_screening_over_time",
-           "plot_subjects_by_arm_site", "plot_swimmer", "response_color", "selection_opacity", "site_color",
-           "swimmer_notes_html"]
+           "derive_selected", "notes_html", "plot_co_failures", "plot_concordance",
+           "plot_failures_by_criterion", "plot_km", "plot_orr", "plot_recruitment", "plot_screening_by_site",
+           "plot_screening_duration", "plot_screening_over_time", "plot_subjects_by_arm_site", "plot_swimmer",
+           "plot_waterfall_spider", "response_color", "selection_opacity", "site_color", "swimmer_notes_html"]

@@ -14,4 +14,6 @@ Modules:
     exposure   each subject's course: doses, intervals, sessions, responses, disposition; exposure by arm
     deviations the protocol's dosing and procedure rules (DESIGN section 6), checked on every record
     swimmer    the swimmer chart's lanes: sort orders, the glyph budget, the legend
+    response   time-point responses, sums of target diameters, % change, BOR, the waterfall tables
+    efficacy   ORR/DCR with exact CIs and differences, concordance and kappa, PFS and Kaplan-Meier
 """

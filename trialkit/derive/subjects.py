@@ -338,7 +338,12 @@ def derive_subjects(frames: Mapping[str, pl.DataFrame], protocol) -> pl.DataFram
         [('RANDOMIZED', datetime.date(2025, 9, 3)), ('SCREEN FAILURE', None)]
     """
     source = "dm" if frames.get("dm") is not None else "adsl"
-    subjects = frames[source]
+    subjects = frames.get(source)
+    if subjects is None:
+        # a folder of tumour datasets alone (TU/TR/RS): nobody is known to be screened or
+        # randomized; the study layer says so and keeps the records (see open_study)
+        subjects = pl.DataFrame(schema={"USUBJID": pl.String, "SITEID": pl.String, "ARMCD": pl.String})
+        source = "none"
     adsl = frames.get("adsl")
     if "ARMCD" not in subjects.columns:
         code = next((c for c in ("ARM", "TRT01P") if c in subjects.columns), None)

@@ -380,7 +380,9 @@ def show_scope(data: Any) -> None:
     else:
         notes.append(f"<p class=\"trialkit-note\">Protocol: {html.escape(protocol.display_id)} — "
                      f"{html.escape(protocol.title)}.</p>")
-    source = "ADSL (this folder has no DM)" if data.source == "ADSL" else "DM"
+    source = {"ADSL": "ADSL (this folder has no DM)",
+              "NONE": "nowhere: this folder has neither DM nor ADSL, so no subject is known to be randomized"
+              }.get(data.source, "DM")
     notes.append(f"<p class=\"trialkit-note\">Subjects from {html.escape(source)}. "
                  f"{html.escape(describe_cutoff(data.cutoff_summary, data.params.data_cutoff))} "
                  f"{html.escape(describe_left_out(data.screened, source=data.source))}</p>")

@@ -30,6 +30,8 @@ criteria             criteria of the protocol (mRECIST,  the notebook's default
                      RECIST 1.1, ...)
 confirmed            true | false                        the notebook's default
 best_change_window   until_pd | all_post_baseline        the notebook's default
+adam_paramcd         a mapping of sum, overall, bor,     the usual ADaM PARAMCDs (SDIAM,
+                     cbor to a sponsor's PARAMCD(s)      OVR, BOR, CBOR, ...)
 audience             investigator (code hidden) |        the notebook's default
                      analyst (code shown)
 title                text                                each notebook's own title
@@ -642,6 +644,13 @@ def check_value(key: str, value: Any, *, base: Path, protocol: Any = None) -> st
             return f"expected a list of codes such as [{'A, B' if key == 'arms' else '01, 02'}], got {quote(value)}."
     if key == "study":
         return check_study_value(value, base=base)
+    if key == "adam_paramcd" and value:
+        from trialkit.derive.response import ADAM_PARAMCDS
+
+        unknown = [str(k) for k in value if k not in ADAM_PARAMCDS]
+        if unknown:
+            return (f"has the key(s) {', '.join(unknown)}; the keys are {', '.join(ADAM_PARAMCDS)} "
+                    f"(e.g. adam_paramcd: {{sum: SLDINV, overall: OVRINV}}).")
     if key in ("assessor", "criteria", "arms", "sites") and protocol is not None and value not in (None, "", []):
         found = protocol()
         return check_protocol_value(key, value, found) if found is not None else None
