@@ -307,7 +307,7 @@ def prepare_study(read: Study, params: StudyParams) -> ReportStudy:
     frames, summary = derive_cutoff(read.frames, params.data_cutoff)
     has_subjects = "dm" in read.frames or "adsl" in read.frames
     if has_subjects:
-        frames = filter_records(frames, subjects)
+        frames = filter_records(frames, screened)  # drops the records of the subjects left out
     source = str(screened["SOURCE"][0]) if screened.height else \
         ("DM" if "dm" in read.frames else "ADSL" if "adsl" in read.frames else "NONE")
     findings = list(read.findings) + check_subjects(screened, source=source, files=read.files)

@@ -797,7 +797,10 @@ def _birth_dates(rng: np.random.Generator, subj: pl.DataFrame, rescreen_pairs: l
         link_birth = subj.select(pl.col("ROW").alias("LINK"), pl.col("BRTHDT").alias("LINK_BRTHDT"))
         subj = subj.join(fr.join(link_birth, on="LINK"), on="ROW", how="left", maintain_order="left").sort("ROW").with_columns(
             pl.coalesce("LINK_BRTHDT", "BRTHDT").alias("BRTHDT"),
-            pl.when(pl.col("LINK").is_not_null()).then(1.0).otherwise(pl.col("PARTIAL_U")).alias("PARTIAL_U"),
+            # one person, one birth date: complete in both attempts (the site copies it from
+            # the same record), so the attempts can be seen to be one person
+            pl.when(pl.col("LINK").is_not_null() | pl.col("ROW").is_in([r for _, r in rescreen_pairs]))
+            .then(1.0).otherwise(pl.col("PARTIAL_U")).alias("PARTIAL_U"),
         ).drop("LINK", "LINK_BRTHDT")
         # age at this earlier consent from the shared birth date (may be a year less)
         subj = subj.with_columns(

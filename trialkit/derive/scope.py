@@ -126,11 +126,10 @@ def derive_cutoff(frames: Mapping[str, pl.DataFrame], cutoff: dt.date | str | No
         column = record_date_column(frame, dataset)
         removed = not_dated = 0
         if cutoff is not None and column is not None:
-            date = _date_of(frame, column)
-            marked = frame.with_columns(date.alias("_RECDT"))
-            removed = marked.filter(pl.col("_RECDT") > cutoff).height
-            not_dated = marked.filter(pl.col("_RECDT").is_null()).height
-            frame = marked.filter(~(pl.col("_RECDT") > cutoff).fill_null(False)).drop("_RECDT")
+            after = frame.select((_date_of(frame, column) > cutoff).alias("_AFTER")).to_series()
+            removed, not_dated = int(after.sum()), int(after.null_count())
+            if removed:  # a frame with nothing after the cutoff is kept as it is (no copy)
+                frame = frame.filter(~after.fill_null(False))
         blanked = 0
         if cutoff is not None and dataset.lower() not in UNDATED_DATASETS and not dataset.lower().startswith("supp"):
             frame, blanked = _blank_after(frame, cutoff, skip=(column,))
@@ -265,11 +264,24 @@ def drop_left_out(subjects: pl.DataFrame) -> pl.DataFrame:
 def filter_records(frames: Mapping[str, pl.DataFrame], subjects: pl.DataFrame) -> dict[str, pl.DataFrame]:
     """Keep, in every dataset with ``USUBJID``, only the records of ``subjects`` (those who count).
 
+    ``subjects`` is either the subjects who count or the output of :func:`derive_left_out`
+    (then the rows with a ``LEFT_OUT`` reason are the ones dropped). A dataset none of whose
+    records belongs to a subject left out is kept as it is, without a copy.
+
     Example:
         >>> keep = pl.DataFrame({"USUBJID": ["1"]})
         >>> filter_records({"ex": pl.DataFrame({"USUBJID": ["1", "2"]})}, keep)["ex"]["USUBJID"].to_list()
         ['1']
     """
+    if "LEFT_OUT" in subjects.columns:
+        out_ids = subjects.filter(pl.col("LEFT_OUT").is_not_null())["USUBJID"].cast(pl.String)
+        result = {}
+        for name, frame in frames.items():
+            if "USUBJID" in frame.columns and out_ids.len():
+                drop = frame["USUBJID"].cast(pl.String).is_in(out_ids.implode())
+                frame = frame.filter(~drop) if drop.any() else frame
+            result[name] = frame
+        return result
     ids = subjects.select(pl.col("USUBJID").cast(pl.String)).unique()
     return {name: (frame.join(ids, on="USUBJID", how="semi") if "USUBJID" in frame.columns else frame)
             for name, frame in frames.items()}

@@ -12,7 +12,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 import polars as pl
@@ -41,6 +41,26 @@ def _iso_parts(dtc: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     return year, month, day_text
 
 
+def _per_distinct(dtc: pl.Expr, build: Callable[[pl.Expr], pl.Expr], dtype: pl.DataType) -> pl.Expr:
+    """``build`` evaluated once per distinct text of ``dtc`` and mapped back to every row.
+
+    A --DTC column holds far fewer distinct values than rows (7.5 million LB rows, a few
+    thousand dates): parsing those and mapping them back is 30-300 times faster than running
+    the regular expressions on every row. Element-wise, so it is safe in any context.
+    """
+    def apply(series: pl.Series) -> pl.Series:
+        text = series.cast(pl.String)
+        values = text.unique().drop_nulls()
+        if values.len() * 2 >= text.len():  # few repeats: no gain in mapping
+            out = text.to_frame("_DTC").select(build(pl.col("_DTC"))).to_series()
+        else:
+            mapped = values.to_frame("_DTC").select(build(pl.col("_DTC"))).to_series()
+            out = text.replace_strict(values, mapped, default=None, return_dtype=dtype)
+        return out.cast(dtype).rename(series.name)
+
+    return dtc.map_batches(apply, return_dtype=dtype, is_elementwise=True)
+
+
 def compute_date(dtc: pl.Expr, *, impute: Literal["start", "end"] | None = None) -> pl.Expr:
     """ISO 8601 text -> ``pl.Date``.
 
@@ -60,6 +80,12 @@ def compute_date(dtc: pl.Expr, *, impute: Literal["start", "end"] | None = None)
         >>> frame.select(compute_date(pl.col("EXENDTC"), impute="end"))["EXENDTC"].to_list()
         [datetime.date(2024, 2, 29), datetime.date(2025, 9, 3), datetime.date(2025, 12, 31)]
     """
+    if impute not in (None, "start", "end"):
+        raise ValueError(f"impute must be None, 'start' or 'end', not {impute!r}")
+    return _per_distinct(dtc, lambda text: _compute_date_rows(text, impute), pl.Date)
+
+
+def _compute_date_rows(dtc: pl.Expr, impute: Literal["start", "end"] | None) -> pl.Expr:
     year, month, day_text = _iso_parts(dtc)
     # the first 10 characters of a matched full date or datetime are YYYY-MM-DD; to_date
     # rejects impossible days (2025-02-30) with null
@@ -94,6 +120,10 @@ def compute_date_imputation_flag(dtc: pl.Expr) -> pl.Expr:
         >>> frame.select(compute_date_imputation_flag(pl.col("DTC")))["DTC"].to_list()
         [None, 'D', 'M', None]
     """
+    return _per_distinct(dtc, _imputation_flag_rows, pl.String)
+
+
+def _imputation_flag_rows(dtc: pl.Expr) -> pl.Expr:
     text = _dtc_text(dtc)
     year, month, day_text = _iso_parts(dtc)
     # "--09-03" / "-----T10:00": SDTM writes missing components as hyphens
@@ -103,7 +133,7 @@ def compute_date_imputation_flag(dtc: pl.Expr) -> pl.Expr:
             .when(month.is_null()).then(pl.lit("M"))
             .when(~month.is_between(1, 12)).then(None)
             .when(day_text.is_null()).then(pl.lit("D"))
-            .otherwise(None).name.keep())  # named after the --DTC column, like compute_date
+            .otherwise(None))
 
 
 # hours 00-23, minutes 00-59, seconds 00-60 (a leap second), zone hours 00-14
@@ -123,6 +153,10 @@ def compute_dtc_is_valid(dtc: pl.Expr) -> pl.Expr:
         >>> frame.select(compute_dtc_is_valid(pl.col("DTC")))["DTC"].to_list()
         [True, False, False, False, None]
     """
+    return _per_distinct(dtc, _dtc_is_valid_rows, pl.Boolean)
+
+
+def _dtc_is_valid_rows(dtc: pl.Expr) -> pl.Expr:
     text = _dtc_text(dtc)
     year, month, day_text = _iso_parts(dtc)
     time_part = text.str.extract(r"(T.*)$", 1)
@@ -131,7 +165,7 @@ def compute_dtc_is_valid(dtc: pl.Expr) -> pl.Expr:
             .when(month.is_null()).then(True)
             .when(day_text.is_null()).then(month.is_between(1, 12))
             .when(time_part.is_not_null() & ~time_part.str.contains(_TIME_OK).fill_null(False)).then(False)
-            .otherwise(compute_date(dtc).is_not_null()).name.keep())
+            .otherwise(_compute_date_rows(dtc, None).is_not_null()))
 
 
 def compute_date_of(frame: pl.DataFrame, columns: Iterable[str], *,
@@ -150,10 +184,7 @@ def compute_date_of(frame: pl.DataFrame, columns: Iterable[str], *,
     present = [c for c in columns if c in frame.columns]
     if not present:
         return pl.lit(None, pl.Date)
-    text = pl.coalesce([pl.col(c).cast(pl.String) for c in present])
-    raw = frame.select(text.unique().drop_nulls().alias("_DTC")).to_series()
-    dates = raw.to_frame().select(compute_date(pl.col("_DTC"), impute=impute)).to_series()
-    return text.replace_strict(raw, dates, default=None, return_dtype=pl.Date)
+    return compute_date(pl.coalesce([pl.col(c).cast(pl.String) for c in present]), impute=impute)
 
 
 def _is_end_date(column: str) -> bool:
