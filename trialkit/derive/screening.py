@@ -359,23 +359,21 @@ def derive_screening_subjects(subjects: pl.DataFrame, *, disposition: pl.DataFra
 
 
 def summarize_possible_rescreens(subjects: pl.DataFrame, screening: pl.DataFrame) -> pl.DataFrame:
-    """Attempts that look like one person but carry no link: same site and sex, birth dates that agree.
+    """Attempts that look like one person but carry no link: same site, sex and complete birth date.
 
-    Birth dates agree when they are equal as far as both are known (``1957`` agrees with
-    ``1957-02-14``, not with ``1958``): a partial birth date does not hide a person. The
-    earlier attempt was not randomized, the two started screening on different days and are
-    not already one person. Listed for a data manager to confirm (then record the link, e.g.
-    SUPPDM QNAM RSUBJID); never merged in the counts.
+    The earlier attempt was not randomized, the two started screening on different days and
+    are not already one person. Listed for a data manager to confirm (then record the link,
+    e.g. SUPPDM QNAM RSUBJID); never merged in the counts.
 
     Returns:
         ``USUBJID_1, START_1, OUTCOME_1, USUBJID_2, START_2, OUTCOME_2, SITE``.
 
     Example:
         >>> import datetime as dt
-        >>> dm = pl.DataFrame({"USUBJID": ["a", "b", "c"], "SEX": ["M"] * 3, "BRTHDTC": ["1960-01-02", "1960", "1961"]})
-        >>> scr = pl.DataFrame({"USUBJID": ["a", "b", "c"], "SITEID": ["01"] * 3, "SITE": ["01"] * 3,
-        ...                     "PERSON": ["a", "b", "c"], "OUTCOME": ["SCREEN FAILURE", "RANDOMIZED", "RANDOMIZED"],
-        ...                     "SCRSTDT": [dt.date(2025, 9, 1), dt.date(2025, 10, 20), dt.date(2025, 11, 2)]})
+        >>> dm = pl.DataFrame({"USUBJID": ["a", "b"], "SEX": ["M", "M"], "BRTHDTC": ["1960-01-02"] * 2})
+        >>> scr = pl.DataFrame({"USUBJID": ["a", "b"], "SITEID": ["01"] * 2, "SITE": ["01"] * 2,
+        ...                     "PERSON": ["a", "b"], "OUTCOME": ["SCREEN FAILURE", "RANDOMIZED"],
+        ...                     "SCRSTDT": [dt.date(2025, 9, 1), dt.date(2025, 10, 20)]})
         >>> summarize_possible_rescreens(dm, scr).select("USUBJID_1", "USUBJID_2").rows()
         [('a', 'b')]
     """
@@ -385,13 +383,10 @@ def summarize_possible_rescreens(subjects: pl.DataFrame, screening: pl.DataFrame
         return pl.DataFrame(schema=schema)
     who = (subjects.select(pl.col("USUBJID").cast(pl.String), compute_term_of(subjects, "SEX").alias("SEX"),
                            pl.col("BRTHDTC").cast(pl.String).str.slice(0, 10).alias("BIRTH"))
-           .filter(pl.col("BIRTH").str.contains(r"^\d{4}"), pl.col("SEX").is_not_null())
-           .with_columns(pl.col("BIRTH").str.slice(0, 4).alias("BIRTH_YEAR"))
+           .filter(pl.col("BIRTH").str.len_chars() == 10, pl.col("SEX").is_not_null())
            .join(screening.select("USUBJID", "SITEID", "SITE", "PERSON", "OUTCOME", "SCRSTDT"), on="USUBJID"))
-    pairs = (who.filter(pl.col("OUTCOME") != "RANDOMIZED").join(who, on=["SITEID", "SEX", "BIRTH_YEAR"], suffix="_2")
-             .filter(pl.col("PERSON") != pl.col("PERSON_2"), pl.col("SCRSTDT") < pl.col("SCRSTDT_2"),
-                     # equal as far as both are known: one ISO text starts with the other
-                     pl.col("BIRTH").str.starts_with(pl.col("BIRTH_2")) | pl.col("BIRTH_2").str.starts_with(pl.col("BIRTH"))))
+    pairs = (who.filter(pl.col("OUTCOME") != "RANDOMIZED").join(who, on=["SITEID", "SEX", "BIRTH"], suffix="_2")
+             .filter(pl.col("PERSON") != pl.col("PERSON_2"), pl.col("SCRSTDT") < pl.col("SCRSTDT_2")))
     return (pairs.select(pl.col("USUBJID").alias("USUBJID_1"), pl.col("SCRSTDT").alias("START_1"),
                          pl.col("OUTCOME").alias("OUTCOME_1"), "USUBJID_2", pl.col("SCRSTDT_2").alias("START_2"),
                          pl.col("OUTCOME_2"), "SITE").cast(schema).sort("USUBJID_1", "USUBJID_2"))
