@@ -10,8 +10,7 @@
     spider chart rows, ``pfs.csv`` and the Kaplan-Meier tables.
 
 Each side runs in a fresh child process, so its wall time and peak resident memory
-(``ru_maxrss``) are its own. The demo is generated once in a temporary folder (not timed;
-``TRIALKIT_BENCH_RESPONSE_DATA`` names an existing folder instead). The machine is shared,
+(``ru_maxrss``) are its own. The demo is ``benchmarks/common.py``'s (generated once, not timed). The machine is shared,
 so (a) and (b) alternate ``TRIALKIT_BENCH_REPEAT`` times (default 2) and the fastest of each
 counts. Targets (issue 11): b / a <= 3 and b's peak <= 3 GB.
 
@@ -27,8 +26,10 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import demo_100k  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBJECTS = 100_000
@@ -102,14 +103,6 @@ def _child(code: str, folder: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _demo(folder: Path) -> Path:
-    cmd = [sys.executable, "-m", "trialkit", "demo", "--out", str(folder), "--subjects", str(SUBJECTS)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=str(ROOT))
-    if proc.returncode != 0:
-        raise RuntimeError(f"trialkit demo failed: {proc.stderr.strip()[-2000:]}")
-    return folder
-
-
 def measure(folder: Path, repeat: int) -> tuple[dict, dict]:
     """The fastest of ``repeat`` alternating runs of the scan and of the tables."""
     scans, tables = [], []
@@ -122,10 +115,7 @@ def measure(folder: Path, repeat: int) -> tuple[dict, dict]:
 def main() -> list[dict]:
     """Rows for ``benchmarks/run_all.py`` (see the module notes)."""
     repeat = int(os.environ.get("TRIALKIT_BENCH_REPEAT", "2"))
-    given = os.environ.get("TRIALKIT_BENCH_RESPONSE_DATA")
-    with tempfile.TemporaryDirectory(prefix="bench-response-") as tmp:
-        folder = Path(given) if given else _demo(Path(tmp) / "demo")
-        scan, tables = measure(folder, repeat)
+    scan, tables = measure(demo_100k(), repeat)
     ratio = tables["seconds"] / scan["seconds"]
     return [
         {"figure": f"bare scan of {', '.join(DATASETS)} ({scan['rows']:,} rows)", "value": scan["seconds"],

@@ -2,8 +2,7 @@
 
     .venv/bin/python benchmarks/bench_screening.py       # or: make bench
 
-1. The demo is generated once (``trialkit demo --subjects 100000``, parquet) into a temporary
-   folder, or read from ``$TRIALKIT_BENCH_SCREENING_DATA`` when that names such a folder.
+1. The 100,000-subject demo of ``benchmarks/common.py`` (generated once, then cached).
 2. A child process reads the datasets the screening report reads (``pl.read_parquet``, then
    the data layer's type casts ``conform_frames``), places the subjects at the demo's
    cutoff (``trialkit.study.prepare_study``), then alternates, ``TRIALKIT_BENCH_REPEAT``
@@ -28,6 +27,9 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import demo_100k  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBJECTS = 100_000
@@ -129,15 +131,6 @@ def _child(code: str, *args: str, env: dict[str, str] | None = None) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _demo(folder: Path) -> Path:
-    given = os.environ.get("TRIALKIT_BENCH_SCREENING_DATA")
-    if given:
-        return Path(given)
-    subprocess.run([sys.executable, "-m", "trialkit", "demo", "--out", str(folder), "--subjects", str(SUBJECTS)],
-                   check=True, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return folder
-
-
 def _html_size(out: Path) -> float:
     params = out / "screening_demo.yaml"
     params.write_text("reports: [screening]\n", encoding="utf-8")
@@ -151,7 +144,7 @@ def main() -> list[dict]:
     """Time and memory of the screening tables at 100,000 subjects; rows for ``benchmarks/run_all.py``."""
     repeat = max(1, int(os.environ.get("TRIALKIT_BENCH_REPEAT", "3")))
     with tempfile.TemporaryDirectory(prefix="bench-screening-") as tmp:
-        folder = _demo(Path(tmp) / "demo")
+        folder = demo_100k()
         derive = _child(CHILD, str(folder), str(repeat), ",".join(DATASETS))           # times, as a report runs
         resident = _child(CHILD, str(folder), "1", ",".join(DATASETS), env=RESIDENT)   # memory actually taken
         opened = _child(OPEN_CHILD, str(folder))

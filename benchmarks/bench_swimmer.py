@@ -2,8 +2,7 @@
 
     .venv/bin/python benchmarks/bench_swimmer.py      # or: make bench (benchmarks/run_all.py)
 
-The demo is generated once (``trialkit demo --subjects 100000``; set ``TRIALKIT_BENCH_DEMO100K``
-to a folder already written to skip it). Then, each in a fresh child process so that its
+The demo is ``benchmarks/common.py``'s 100,000-subject demo (generated once, then cached). Then, each in a fresh child process so that its
 peak memory is its own (``ru_maxrss``), timed inside the child after the imports:
 
 (a) a bare polars scan: ``pl.scan_parquet(f).collect()`` of the files the swimmer reads
@@ -24,9 +23,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import demo_100k  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBJECTS = 100_000
@@ -81,28 +82,17 @@ def _child(folder: Path, mode: str) -> tuple[float, float, int]:
     return float(seconds), float(mb), int(rows)
 
 
-def _demo(tmp: Path) -> Path:
-    given = os.environ.get("TRIALKIT_BENCH_DEMO100K")
-    if given:
-        return Path(given)
-    out = tmp / "demo100k"
-    subprocess.run([sys.executable, "-m", "trialkit", "demo", "--out", str(out), "--subjects", str(SUBJECTS),
-                    "--cutoff", CUTOFF], check=True, capture_output=True, cwd=str(ROOT))
-    return out
-
-
 def main() -> list[dict]:
     """Rows for ``benchmarks/run_all.py`` (see the module docstring)."""
     repeat = max(1, int(os.environ.get("TRIALKIT_BENCH_REPEAT", "3")))
-    with tempfile.TemporaryDirectory(prefix="bench-swimmer-") as tmp:
-        folder = _demo(Path(tmp))
-        scans, derived = [], []
-        for i in range(repeat):
-            scans.append(_child(folder, "scan"))
-            derived.append(_child(folder, "swimmer"))
-            print(f"bench_swimmer: round {i + 1}: scan {scans[-1][0]:.2f} s, swimmer {derived[-1][0]:.2f} s "
-                  f"({derived[-1][1]:.0f} MB)", file=sys.stderr)
-        report = _child(folder, "report")
+    folder = demo_100k()
+    scans, derived = [], []
+    for i in range(repeat):
+        scans.append(_child(folder, "scan"))
+        derived.append(_child(folder, "swimmer"))
+        print(f"bench_swimmer: round {i + 1}: scan {scans[-1][0]:.2f} s, swimmer {derived[-1][0]:.2f} s "
+              f"({derived[-1][1]:.0f} MB)", file=sys.stderr)
+    report = _child(folder, "report")
     scan = min(s[0] for s in scans)
     swim = min(d[0] for d in derived)
     peak = max(d[1] for d in derived)
