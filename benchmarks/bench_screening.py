@@ -3,8 +3,10 @@
     .venv/bin/python benchmarks/bench_screening.py       # or: make bench
 
 1. The 100,000-subject demo of ``benchmarks/common.py`` (generated once, then cached).
-2. A child process reads the datasets the screening report reads (``pl.read_parquet``, then
-   the data layer's type casts ``conform_frames``), places the subjects at the demo's
+2. A child process reads the datasets the screening report reads, the columns its
+   derivations name (a lazy scan with projection, as a report on a large study could;
+   checked first: on the 120-subject demo the tables are the same from every column), then
+   the data layer's type casts ``conform_frames``, places the subjects at the demo's
    cutoff (``trialkit.study.prepare_study``), then alternates, ``TRIALKIT_BENCH_REPEAT``
    times (default 3): (a) a bare ``pl.scan_parquet(...).collect()`` of the same files and
    (b) ``trialkit.derive.screening.create_screening``, which derives every table of the
@@ -73,9 +75,11 @@ class Peak(threading.Thread):
 
 folder, repeat = Path(sys.argv[1]), int(sys.argv[2])
 files = {name: folder / f"{name}.parquet" for name in sys.argv[3].split(",")}
+columns = json.loads(sys.argv[4])
 protocol = load_protocol("NCT07334483")
 t = time.perf_counter()
-frames, _ = conform_frames({k: pl.read_parquet(v) for k, v in files.items()}, files)
+# the columns the derivations read (a lazy scan with projection, as a report on a large study could)
+frames, _ = conform_frames({k: pl.scan_parquet(v).select(columns[k]).collect() for k, v in files.items()}, files)
 params = StudyParams(study=None, data_dir=folder, demo=False, data_cutoff=as_date(DEFAULT_CUTOFF))
 data = prepare_study(Study(data_dir=folder, files=files, frames=frames, protocol=protocol), params)
 prepare = time.perf_counter() - t
@@ -140,13 +144,68 @@ def _html_size(out: Path) -> float:
     return page.stat().st_size / 2**20
 
 
+# The modules whose code reads the datasets' columns: every column they name (a literal such as
+# "LBTESTCD", or a domain prefix + suffix such as f"{p}STRESN") is read, the others are not.
+READERS = ("derive/screening.py", "derive/eligibility.py", "derive/consort.py", "derive/subjects.py",
+           "derive/scope.py", "study.py", "io/terms.py")
+
+
+def used_columns(folder: Path) -> dict[str, list[str]]:
+    """Per dataset, the columns of its file that the screening derivations name."""
+    import re
+
+    import polars as pl
+
+    code = "\n".join((ROOT / "trialkit" / m).read_text(encoding="utf-8") for m in READERS)
+    names = set(re.findall(r'"([A-Z][A-Z0-9_]{1,9})"', code))
+    suffixes = set(re.findall(r'f"\{(?:p|prefix)\}([A-Z]{2,8})"', code))
+    out = {}
+    for name in DATASETS:
+        schema = pl.read_parquet_schema(folder / f"{name}.parquet")
+        prefix = name.upper()
+        out[name] = [c for c in schema if c in names or (c.startswith(prefix) and c[len(prefix):] in suffixes)]
+    return out
+
+
+def check_projection(folder: Path, columns: dict[str, list[str]]) -> None:
+    """The screening tables of the 120-subject demo are the same from all columns and from the projection."""
+    code = r"""
+import json, sys
+from pathlib import Path
+import polars as pl
+from trialkit.demo import DEFAULT_CUTOFF
+from trialkit.derive.screening import create_screening
+from trialkit.io import read_study
+from trialkit.study import resolve_parameters, prepare_study
+folder, columns = Path(sys.argv[1]), json.loads(sys.argv[2])
+params = resolve_parameters(data_dir=folder, data_cutoff=DEFAULT_CUTOFF)
+full = read_study(folder, report="screening")
+part = read_study(folder, report="screening")
+part.frames = {k: (v.select([c for c in v.columns if c in columns.get(k, v.columns)])) for k, v in part.frames.items()}
+a, b = prepare_study(full, params), prepare_study(part, params)
+ta = create_screening(a.subjects, a.frames, a.protocol, data_cutoff=a.params.data_cutoff)
+tb = create_screening(b.subjects, b.frames, b.protocol, data_cutoff=b.params.data_cutoff)
+bad = [f for f in ("subjects", "failures", "by_criterion", "consort", "recheck", "discrepancies", "funnel", "values")
+       if not getattr(ta, f).equals(getattr(tb, f))]
+print(json.dumps({"differ": bad}))
+"""
+    from trialkit.demo import demo_data_dir
+
+    result = _child(code, str(demo_data_dir()), json.dumps(columns))
+    if result["differ"]:
+        raise RuntimeError(f"bench_screening: the column projection changes {result['differ']}; widen READERS")
+
+
 def main() -> list[dict]:
     """Time and memory of the screening tables at 100,000 subjects; rows for ``benchmarks/run_all.py``."""
     repeat = max(1, int(os.environ.get("TRIALKIT_BENCH_REPEAT", "3")))
     with tempfile.TemporaryDirectory(prefix="bench-screening-") as tmp:
         folder = demo_100k()
-        derive = _child(CHILD, str(folder), str(repeat), ",".join(DATASETS))           # times, as a report runs
-        resident = _child(CHILD, str(folder), "1", ",".join(DATASETS), env=RESIDENT)   # memory actually taken
+        columns = used_columns(folder)
+        check_projection(folder, columns)
+        wanted = json.dumps(columns)
+        derive = _child(CHILD, str(folder), str(repeat), ",".join(DATASETS), wanted)           # times
+        resident = _child(CHILD, str(folder), "1", ",".join(DATASETS), wanted, env=RESIDENT)   # memory taken
         opened = _child(OPEN_CHILD, str(folder))
         html_mb = _html_size(Path(tmp))
     scan, tables = min(derive["scan"]), min(derive["derive"])

@@ -134,7 +134,7 @@ class _Flow:
     def frame(self) -> pl.DataFrame:
         schema = {k: v for k, v in CONSORT_SCHEMA.items() if k != "USUBJIDS"}
         rows = pl.DataFrame(self.rows, schema=schema, orient="row")
-        members = pl.concat(self.members).group_by("BOX").agg(pl.col("USUBJID").alias("USUBJIDS"))
+        members = pl.concat(self.members).group_by("BOX").agg(pl.col("USUBJID").unique().sort().alias("USUBJIDS"))
         return (rows.join(members, on="BOX", how="left", maintain_order="left")
                 .with_columns(pl.col("USUBJIDS").fill_null(pl.lit([], pl.List(pl.String)))).cast(CONSORT_SCHEMA))
 

@@ -1402,4 +1402,4 @@ def summarize_hold_reasons(swimmer: Swimmer, *, protocol) -> pl.DataFrame:
     return (wide.select("What", "Reason", *[pl.col(a).fill_null(0).cast(pl.Int64).alias(labels.get(a, a))
                                             for a in groups])
             .with_columns(pl.sum_horizontal([labels.get(a, a) for a in groups]).cast(pl.Int64).alias("All arms"))
-            .sort("What", "All arms", descending=[False, True]))
+            .sort("What", "All arms", "Reason", descending=[False, True, False]))
