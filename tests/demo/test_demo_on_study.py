@@ -289,7 +289,7 @@ def test_missing_column_and_unknown_arm_are_clear_errors():
           "calendar": None}
     with pytest.raises(MissingColumnError, match="NEVER_TREATED"):
         generate_on_study(_randomized(1).drop("NEVER_TREATED"), None, **kw)
-    with pytest.raises(UnknownArmError, match="'E'|E"):
+    with pytest.raises(UnknownArmError, match=r"arm code\(s\) E are not in the protocol file .*\n  Arms defined: A, B, C, D"):
         generate_on_study(_randomized(1).with_columns(pl.lit("E").alias("ARMCD")), None, **kw)
 
 
